@@ -1,0 +1,29 @@
+export { commonConfigFields } from './config/common.js';
+export {
+  type ConfigField,
+  type ConfigFields,
+  type ConfigOf,
+  configTableMarkdown,
+  describeConfig,
+  env,
+  field,
+  loadConfig,
+} from './config/config.js';
+export {
+  type ErrorCode,
+  type ErrorContext,
+  isRetriable,
+  LiveLensError,
+  type LiveLensErrorOptions,
+} from './errors.js';
+export {
+  createMetricsRegistry,
+  type HealthServer,
+  type HealthServerOptions,
+  type ReadinessCheck,
+  startHealthServer,
+} from './health.js';
+export * from './kafka/index.js';
+export { handleShutdownSignals } from './lifecycle.js';
+export { createLogger, type Logger } from './logger.js';
+export { connectRedis, createRedis, fromRedisError, type Redis, type RedisClientOptions } from './redis.js';

@@ -1,0 +1,466 @@
+import { create, type DescMessage, type MessageShape } from '@bufbuild/protobuf';
+import {
+  ContractError,
+  DeadLetterSchema,
+  decodeRecord,
+  recordIds,
+  type TopicSpec,
+  topics,
+} from '@livelens/contracts';
+import type { Batch, Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
+import type { Registry } from 'prom-client';
+import { LiveLensError } from '../errors.js';
+import type { Logger } from '../logger.js';
+import { fromKafkaError, isRebalanceError } from './errors.js';
+import { type KafkaMetrics, kafkaMetrics } from './metrics.js';
+import { type ConsumerLoopOptions, defaultConsumerLoopOptions } from './options.js';
+import type { Publisher } from './publisher.js';
+
+/** A decoded record with where it came from. */
+export interface ConsumedRecord<Desc extends DescMessage> {
+  readonly message: MessageShape<Desc>;
+  readonly key: string | undefined;
+  readonly topic: string;
+  readonly partition: number;
+  readonly offset: string;
+  /** Broker (or producer) timestamp, Unix ms. */
+  readonly timestampMs: number;
+  readonly headers: Readonly<Record<string, string>>;
+}
+
+export interface HandlerContext {
+  /** Aborted when the loop must stop now (drain deadline passed, or the loop failed). */
+  readonly signal: AbortSignal;
+  readonly logger: Logger;
+}
+
+/**
+ * Processes one record. It must resolve only once everything it produced is acknowledged by the broker:
+ * the loop commits the record's offset right after. Throw a LiveLensError with `retriable: false` for a
+ * record that can never be processed (it is dead-lettered); a retriable error is retried with backoff, then
+ * fails the batch, which is replayed from the last commit.
+ */
+export type RecordHandler<Desc extends DescMessage> = (
+  record: ConsumedRecord<Desc>,
+  context: HandlerContext,
+) => Promise<void>;
+
+/** running → draining → stopped, or → failed; every transition is logged. */
+export type ConsumerLoopState = 'idle' | 'starting' | 'running' | 'draining' | 'stopped' | 'failed';
+
+type Settings = Required<Omit<ConsumerLoopOptions, 'groupId'>> & { groupId: string; service: string };
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Completion of one batch's messages, which finish out of order (different keys run concurrently). The
+ * committable offset is the end of the contiguous completed prefix: nothing after a gap is committed.
+ */
+class BatchProgress {
+  readonly #done: boolean[];
+  #next = 0;
+  constructor(private readonly offsets: readonly string[]) {
+    this.#done = new Array<boolean>(offsets.length).fill(false);
+  }
+  complete(index: number): void {
+    this.#done[index] = true;
+    while (this.#next < this.#done.length && this.#done[this.#next]) this.#next += 1;
+  }
+  /** Offset of the last message of the completed prefix, if any. */
+  get lastContiguous(): string | undefined {
+    return this.#next > 0 ? this.offsets[this.#next - 1] : undefined;
+  }
+}
+
+/**
+ * A consumer group member over one topic: decodes protobuf, dead-letters what cannot be decoded or processed
+ * (to live.dlq.v1, with the reason and the source topic/partition/offset), runs the handler with per-key order
+ * and bounded concurrency, commits offsets only after the handler's outputs are acknowledged, pauses fetching
+ * past `maxInFlight`, heartbeats during long work (kafkajs heartbeats only between batches: K1), and drains
+ * on `drain()`: stops fetching, finishes in-flight work, commits, leaves the group.
+ */
+export class ConsumerLoop<Desc extends DescMessage> {
+  readonly #consumer: Consumer;
+  readonly #topic: TopicSpec<Desc>;
+  readonly #handler: RecordHandler<Desc>;
+  readonly #settings: Settings;
+  readonly #deadLetters: Publisher;
+  readonly #dlqTopic: TopicSpec;
+  readonly #logger: Logger;
+  readonly #metrics: KafkaMetrics;
+  readonly #abort = new AbortController();
+  #state: ConsumerLoopState = 'idle';
+  #inFlight = 0;
+  #paused = false;
+  #capacityChanged: () => void = () => {
+    // replaced by #waitForCapacity while a dispatch waits
+  };
+  #restarts = 0;
+  #closed: Promise<void>;
+  #resolveClosed: () => void = () => {
+    // replaced in the constructor
+  };
+  #failure: Error | undefined;
+  readonly #listeners = new Set<(state: ConsumerLoopState, error?: Error) => void>();
+
+  constructor(
+    kafka: Kafka,
+    topic: TopicSpec<Desc>,
+    handler: RecordHandler<Desc>,
+    options: ConsumerLoopOptions & { service: string; deadLetters: Publisher; dlqTopic?: TopicSpec },
+    deps: { logger: Logger; registry: Registry },
+  ) {
+    const { deadLetters, dlqTopic, ...rest } = options;
+    this.#settings = { ...defaultConsumerLoopOptions, ...rest };
+    this.#topic = topic;
+    this.#handler = handler;
+    this.#deadLetters = deadLetters;
+    this.#dlqTopic = dlqTopic ?? topics.dlq;
+    this.#logger = deps.logger.child({ component: 'consumer', topic: topic.name, group: options.groupId });
+    this.#metrics = kafkaMetrics(deps.registry, options.service);
+    this.#closed = new Promise((resolve) => {
+      this.#resolveClosed = resolve;
+    });
+    const s = this.#settings;
+    this.#consumer = kafka.consumer({
+      groupId: s.groupId,
+      sessionTimeout: s.sessionTimeoutMs,
+      heartbeatInterval: s.heartbeatIntervalMs,
+      maxBytesPerPartition: s.maxBytesPerPartition,
+      allowAutoTopicCreation: false,
+      retry: {
+        // K3: bounded restarts; after that the loop fails and the process exits non-zero so the
+        // orchestrator restarts it with backoff, rather than kafkajs looping forever.
+        restartOnFailure: async (error) => {
+          this.#restarts += 1;
+          this.#metrics.restarts.inc({ group: s.groupId });
+          const restart = this.#restarts <= s.maxRestarts && this.#state !== 'draining';
+          this.#logger.warn({ err: error, restarts: this.#restarts, restart }, 'consumer crashed');
+          return restart;
+        },
+      },
+    });
+    const { CRASH, GROUP_JOIN } = this.#consumer.events;
+    this.#consumer.on(GROUP_JOIN, ({ payload }) => {
+      this.#metrics.rebalances.inc({ group: s.groupId });
+      this.#logger.info(
+        { memberId: payload.memberId, generation: payload.groupId, assignment: payload.memberAssignment },
+        'joined group',
+      );
+    });
+    this.#consumer.on(CRASH, ({ payload }) => {
+      if (!payload.restart && this.#state !== 'draining' && this.#state !== 'stopped') {
+        this.#fail(fromKafkaError(payload.error, { topic: topic.name }));
+      }
+    });
+  }
+
+  get state(): ConsumerLoopState {
+    return this.#state;
+  }
+
+  /** The error that failed the loop, if it failed. */
+  get failure(): Error | undefined {
+    return this.#failure;
+  }
+
+  /** Messages being processed now. */
+  get inFlight(): number {
+    return this.#inFlight;
+  }
+
+  /** Called on every state change (for health and logs). */
+  onStateChange(listener: (state: ConsumerLoopState, error?: Error) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  /** Resolves when the loop has stopped or failed. */
+  closed(): Promise<void> {
+    return this.#closed;
+  }
+
+  /** Joins the group and starts consuming. Resolves once the consumer runs (not when it stops). */
+  async start(): Promise<void> {
+    if (this.#state !== 'idle')
+      throw new LiveLensError(`cannot start a ${this.#state} loop`, { code: 'failed_precondition' });
+    this.#transition('starting');
+    try {
+      await this.#consumer.connect();
+      await this.#consumer.subscribe({
+        topics: [this.#topic.name],
+        fromBeginning: this.#settings.fromBeginning,
+      });
+      await this.#consumer.run({
+        autoCommit: false,
+        eachBatchAutoResolve: false,
+        partitionsConsumedConcurrently: this.#settings.partitionsConsumedConcurrently,
+        eachBatch: (payload) => this.#eachBatch(payload),
+      });
+    } catch (error) {
+      const converted = fromKafkaError(error, { topic: this.#topic.name });
+      this.#fail(converted);
+      throw converted;
+    }
+    this.#transition('running');
+  }
+
+  /**
+   * Graceful stop (SIGTERM): no new messages are dispatched, in-flight ones finish and are committed, the
+   * member leaves the group so its partitions move at once. After `timeoutMs` in-flight work is aborted
+   * (uncommitted, so it is replayed by the next owner).
+   */
+  async drain(timeoutMs = 25_000): Promise<void> {
+    if (this.#state === 'stopped' || this.#state === 'failed') return;
+    if (this.#state === 'idle') {
+      this.#transition('stopped');
+      return;
+    }
+    this.#transition('draining');
+    const timer = setTimeout(() => this.#abort.abort(new Error('drain deadline passed')), timeoutMs);
+    try {
+      // stop() waits for the batch being processed, which sees `draining` and returns after committing.
+      await this.#consumer.stop();
+      await this.#consumer.disconnect();
+    } finally {
+      clearTimeout(timer);
+    }
+    this.#transition('stopped');
+  }
+
+  #transition(state: ConsumerLoopState, error?: Error): void {
+    if (this.#state === state) return;
+    const from = this.#state;
+    this.#state = state;
+    this.#logger[state === 'failed' ? 'error' : 'info']({ from, to: state, err: error }, 'consumer state');
+    for (const listener of this.#listeners) listener(state, error);
+    if (state === 'stopped' || state === 'failed') this.#resolveClosed();
+  }
+
+  #fail(error: Error): void {
+    if (this.#state === 'failed') return;
+    this.#failure = error;
+    this.#abort.abort(error);
+    this.#transition('failed', error);
+    void this.#consumer.disconnect().catch(() => undefined);
+  }
+
+  async #eachBatch(payload: EachBatchPayload): Promise<void> {
+    const { batch, heartbeat, isRunning, isStale, resolveOffset } = payload;
+    const { topic, partition } = batch;
+    if (batch.messages.length === 0) return;
+    const progress = new BatchProgress(batch.messages.map((m) => m.offset));
+    const chains = new Map<string, Promise<void>>();
+    const tasks: Promise<void>[] = [];
+    let batchError: Error | undefined;
+    let lastCommitted: string | undefined;
+    let lastCommitAt = Date.now();
+
+    const commit = async () => {
+      const last = progress.lastContiguous;
+      if (last === undefined || last === lastCommitted) return;
+      resolveOffset(last);
+      // The committed offset is the next one to read: last processed + 1 (K4, reliability.md T16).
+      await this.#consumer.commitOffsets([{ topic, partition, offset: (BigInt(last) + 1n).toString() }]);
+      lastCommitted = last;
+      lastCommitAt = Date.now();
+      this.#metrics.commits.inc({ topic });
+    };
+
+    const beat = async () => {
+      try {
+        await heartbeat();
+      } catch (error) {
+        if (isRebalanceError(error)) {
+          batchError ??= error as Error;
+          return;
+        }
+        throw error;
+      }
+    };
+
+    const shouldDispatch = () =>
+      batchError === undefined &&
+      this.#state === 'running' &&
+      isRunning() &&
+      !isStale() &&
+      !this.#abort.signal.aborted;
+
+    for (const [index, raw] of batch.messages.entries()) {
+      if (!shouldDispatch()) break;
+      while (this.#inFlight >= this.#settings.maxInFlight && shouldDispatch()) {
+        this.#pause();
+        await this.#waitForCapacity(beat);
+      }
+      if (!shouldDispatch()) break;
+      const key = raw.key?.toString() ?? '';
+      this.#inFlight += 1;
+      this.#metrics.inFlight.set({ topic }, this.#inFlight);
+      const previous = chains.get(key) ?? Promise.resolve();
+      const task = previous.then(async () => {
+        if (batchError !== undefined) return; // an earlier record of this key failed: do not run past it
+        const stopTimer = this.#metrics.processingSeconds.startTimer({ topic });
+        try {
+          await this.#processOne(batch, raw);
+          progress.complete(index);
+        } catch (error) {
+          batchError ??= error as Error;
+        } finally {
+          stopTimer();
+          this.#inFlight -= 1;
+          this.#metrics.inFlight.set({ topic }, this.#inFlight);
+          if (this.#paused && this.#inFlight <= this.#settings.maxInFlight / 2) this.#resume();
+          this.#capacityChanged();
+        }
+      });
+      chains.set(key, task);
+      tasks.push(task);
+      if (Date.now() - lastCommitAt >= this.#settings.commitIntervalMs && batchError === undefined) {
+        await commit().catch((error) => {
+          batchError ??= error as Error;
+        });
+      }
+    }
+
+    // Wait for everything dispatched, heartbeating so a long inference does not cost the membership (K1).
+    const all = Promise.all(tasks);
+    for (;;) {
+      const settled = await Promise.race([
+        all.then(() => true),
+        sleep(this.#settings.heartbeatIntervalMs).then(() => false),
+      ]);
+      if (settled) break;
+      if (batchError === undefined && isRunning()) await beat();
+    }
+
+    if (!isStale()) {
+      try {
+        await commit();
+      } catch (error) {
+        batchError ??= error as Error;
+      }
+    }
+    if (progress.lastContiguous !== undefined) {
+      const next = BigInt(progress.lastContiguous) + 1n;
+      this.#metrics.lag.set(
+        { topic, partition: String(partition) },
+        Number(BigInt(batch.highWatermark) - next),
+      );
+    }
+    if (batchError !== undefined) {
+      if (isRebalanceError(batchError)) {
+        this.#logger.info(
+          { partition },
+          'rebalance during batch: abandoning the rest, it is replayed by the owner',
+        );
+      } else {
+        this.#logger.warn({ err: batchError, partition }, 'batch failed: replaying from the last commit');
+      }
+      throw batchError;
+    }
+    this.#restarts = 0;
+  }
+
+  async #waitForCapacity(beat: () => Promise<void>): Promise<void> {
+    const freed = new Promise<void>((resolve) => {
+      this.#capacityChanged = resolve;
+    });
+    const woke = await Promise.race([
+      freed.then(() => true),
+      sleep(this.#settings.heartbeatIntervalMs).then(() => false),
+    ]);
+    if (!woke) await beat();
+  }
+
+  #pause(): void {
+    if (this.#paused) return;
+    this.#paused = true;
+    this.#consumer.pause([{ topic: this.#topic.name }]);
+    this.#metrics.paused.set({ topic: this.#topic.name }, 1);
+    this.#logger.debug({ inFlight: this.#inFlight }, 'paused fetching');
+  }
+
+  #resume(): void {
+    this.#paused = false;
+    this.#consumer.resume([{ topic: this.#topic.name }]);
+    this.#metrics.paused.set({ topic: this.#topic.name }, 0);
+    this.#logger.debug({ inFlight: this.#inFlight }, 'resumed fetching');
+  }
+
+  /** Decode, handle with retries, or dead-letter. Resolves when the record's outcome is acknowledged. */
+  async #processOne(batch: Batch, raw: KafkaMessage): Promise<void> {
+    const { topic, partition } = batch;
+    let message: MessageShape<Desc>;
+    try {
+      message = decodeRecord(this.#topic, raw.value);
+    } catch (error) {
+      const code = error instanceof ContractError ? error.code : 'decode_failed';
+      await this.#deadLetter(batch, raw, code, (error as Error).message);
+      return;
+    }
+    const record: ConsumedRecord<Desc> = {
+      message,
+      key: raw.key?.toString(),
+      topic,
+      partition,
+      offset: raw.offset,
+      timestampMs: Number(raw.timestamp),
+      headers: headersOf(raw),
+    };
+    const logger = this.#logger.child({ partition, offset: raw.offset, key: record.key });
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        await this.#handler(record, { signal: this.#abort.signal, logger });
+        this.#metrics.consumed.inc({ topic, outcome: 'processed' });
+        return;
+      } catch (error) {
+        const converted = LiveLensError.from(error);
+        if (!converted.retriable) {
+          await this.#deadLetter(batch, raw, converted.code, converted.message);
+          return;
+        }
+        if (attempt >= this.#settings.handlerAttempts || this.#abort.signal.aborted) throw converted;
+        const backoffMs = Math.min(5_000, 200 * 2 ** (attempt - 1)) * (0.5 + Math.random() / 2);
+        logger.warn(
+          { err: converted, attempt, backoffMs: Math.round(backoffMs) },
+          'handler failed, retrying',
+        );
+        await sleep(backoffMs);
+      }
+    }
+  }
+
+  async #deadLetter(batch: Batch, raw: KafkaMessage, code: string, reason: string): Promise<void> {
+    const { topic, partition } = batch;
+    const value = raw.value ?? Buffer.alloc(0);
+    const max = this.#settings.maxDeadLetterValueBytes;
+    const letter = create(DeadLetterSchema, {
+      deadLetterId: recordIds.deadLetter(topic, partition, raw.offset),
+      sourceTopic: topic,
+      sourcePartition: partition,
+      sourceOffset: BigInt(raw.offset),
+      key: raw.key ?? new Uint8Array(),
+      value: value.length > max ? value.subarray(0, max) : value,
+      valueTruncated: value.length > max,
+      headers: headersOf(raw),
+      errorCode: code,
+      reason: reason.slice(0, 4096),
+      service: this.#settings.service,
+      consumerGroup: this.#settings.groupId,
+      failedTimeUnixMs: BigInt(Date.now()),
+    });
+    await this.#deadLetters.publish(this.#dlqTopic, { message: letter });
+    this.#metrics.deadLetters.inc({ topic, code });
+    this.#metrics.consumed.inc({ topic, outcome: 'dead_lettered' });
+    this.#logger.warn({ partition, offset: raw.offset, code, reason }, 'dead-lettered');
+  }
+}
+
+function headersOf(raw: KafkaMessage): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [name, value] of Object.entries(raw.headers ?? {})) {
+    if (value === undefined) continue;
+    out[name] = Array.isArray(value) ? value.map(String).join(',') : String(value);
+  }
+  return out;
+}

@@ -1,0 +1,70 @@
+/** How to reach the cluster. Every field but `brokers` has a documented default. */
+export interface KafkaClientOptions {
+  brokers: string[];
+  /** Client id sent to the broker (shows in its logs and quotas). @default 'livelens' */
+  clientId?: string;
+  /** @default 5000 */
+  connectionTimeoutMs?: number;
+  /** @default 30000 */
+  requestTimeoutMs?: number;
+  /** Retries of one request on retriable errors (jittered exponential backoff). @default 8 */
+  retries?: number;
+  /** First backoff. @default 300 */
+  initialRetryMs?: number;
+}
+
+/** An idempotent producer: acks from all in-sync replicas, one request in flight, one pinned partitioner. */
+export interface PublisherOptions {
+  /**
+   * A send that has not been acknowledged by then fails with `deadline_exceeded` (kafkajs #534: a send can
+   * hang). The outcome is then unknown, which is why every record carries a deterministic id.
+   * @default 30000
+   */
+  sendTimeoutMs?: number;
+  /** Name used in metrics labels and the DLQ `service` field. */
+  service: string;
+}
+
+/** A consumer group member that decodes, processes, dead-letters and commits. */
+export interface ConsumerLoopOptions {
+  groupId: string;
+  /**
+   * Bound on messages being processed at once, across partitions. Past it the loop pauses fetching and resumes
+   * below half of it. @default 64
+   */
+  maxInFlight?: number;
+  /** Consume from the beginning when the group has no committed offset. @default true */
+  fromBeginning?: boolean;
+  /** @default 30000 */
+  sessionTimeoutMs?: number;
+  /** @default 3000 */
+  heartbeatIntervalMs?: number;
+  /**
+   * Bytes fetched per partition per request. Larger than any record (frames are JPEG), or the consumer gets
+   * stuck on a record bigger than this (kafkajs K7). @default 8 MiB
+   */
+  maxBytesPerPartition?: number;
+  /** Partitions whose batches are processed concurrently. @default 4 */
+  partitionsConsumedConcurrently?: number;
+  /** Commit completed offsets at least this often while a batch is processed. @default 1000 */
+  commitIntervalMs?: number;
+  /** Attempts at a handler that throws a retriable error, before the loop fails the batch. @default 5 */
+  handlerAttempts?: number;
+  /** Consumer restarts after crashes before the loop gives up and reports `failed` (kafkajs K3). @default 5 */
+  maxRestarts?: number;
+  /** Bytes of the original value kept in a dead letter. @default 1 MiB */
+  maxDeadLetterValueBytes?: number;
+}
+
+export const defaultConsumerLoopOptions = {
+  maxInFlight: 64,
+  fromBeginning: true,
+  sessionTimeoutMs: 30_000,
+  heartbeatIntervalMs: 3_000,
+  maxBytesPerPartition: 8 * 1024 * 1024,
+  partitionsConsumedConcurrently: 4,
+  commitIntervalMs: 1_000,
+  handlerAttempts: 5,
+  maxRestarts: 5,
+  maxDeadLetterValueBytes: 1024 * 1024,
+} as const satisfies Required<Omit<ConsumerLoopOptions, 'groupId'>>;
