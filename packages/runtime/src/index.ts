@@ -16,6 +16,7 @@ export {
   LiveLensError,
   type LiveLensErrorOptions,
 } from './errors.js';
+export * from './grpc/index.js';
 export {
   createMetricsRegistry,
   type HealthServer,

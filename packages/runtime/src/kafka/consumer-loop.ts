@@ -246,7 +246,7 @@ export class ConsumerLoop<Desc extends DescMessage> {
   }
 
   async #eachBatch(payload: EachBatchPayload): Promise<void> {
-    const { batch, heartbeat, isRunning, isStale, resolveOffset } = payload;
+    const { batch, heartbeat, isRunning, isStale, resolveOffset, commitOffsetsIfNecessary } = payload;
     const { topic, partition } = batch;
     if (batch.messages.length === 0) return;
     const progress = new BatchProgress(batch.messages.map((m) => m.offset));
@@ -261,7 +261,11 @@ export class ConsumerLoop<Desc extends DescMessage> {
       if (last === undefined || last === lastCommitted) return;
       resolveOffset(last);
       // The committed offset is the next one to read: last processed + 1 (K4, reliability.md T16).
-      await this.#consumer.commitOffsets([{ topic, partition, offset: (BigInt(last) + 1n).toString() }]);
+      // Through the batch's commit, not consumer.commitOffsets: the latter silently does nothing once stop()
+      // has begun, which is exactly when a drain commits its last work (pinned by the SIGTERM test).
+      await commitOffsetsIfNecessary({
+        topics: [{ topic, partitions: [{ partition, offset: (BigInt(last) + 1n).toString() }] }],
+      });
       lastCommitted = last;
       lastCommitAt = Date.now();
       this.#metrics.commits.inc({ topic });
@@ -331,6 +335,11 @@ export class ConsumerLoop<Desc extends DescMessage> {
       ]);
       if (settled) break;
       if (batchError === undefined && isRunning()) await beat();
+      if (batchError === undefined && Date.now() - lastCommitAt >= this.#settings.commitIntervalMs) {
+        await commit().catch((error) => {
+          batchError ??= error as Error;
+        });
+      }
     }
 
     if (!isStale()) {

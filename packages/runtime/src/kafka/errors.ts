@@ -1,4 +1,9 @@
-import { KafkaJSError, KafkaJSProtocolError } from 'kafkajs';
+import kafkajs from 'kafkajs';
+
+// kafkajs is CommonJS and Node's ESM loader sees only some of its exports by name: take the error classes
+// from the default export (a named import works under vitest and fails in the built service).
+const { KafkaJSError, KafkaJSProtocolError } = kafkajs;
+
 import { type ErrorContext, LiveLensError } from '../errors.js';
 
 /**
