@@ -20,7 +20,7 @@ export const commonConfigFields = {
   kafkaClientId: field(
     'KAFKA_CLIENT_ID',
     env.string(),
-    'Kafka client id prefix; the service name is appended.',
+    'Kafka client id, shown in broker logs and quotas.',
     'livelens',
   ),
   redisUrl: field('REDIS_URL', env.url(['redis', 'rediss']), 'Redis URL.', 'redis://127.0.0.1:16379'),
