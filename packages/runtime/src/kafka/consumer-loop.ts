@@ -52,6 +52,25 @@ type Settings = Required<Omit<ConsumerLoopOptions, 'groupId'>> & { groupId: stri
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
+/** True when `promise` settles within `ms`, false on timeout; the timer never outlives the race. */
+async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), ms);
+  });
+  try {
+    return await Promise.race([
+      promise.then(
+        () => true as const,
+        () => true as const,
+      ),
+      timeout,
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /**
  * Completion of one batch's messages, which finish out of order (different keys run concurrently). The
  * committable offset is the end of the contiguous completed prefix: nothing after a gap is committed.
@@ -92,9 +111,8 @@ export class ConsumerLoop<Desc extends DescMessage> {
   #state: ConsumerLoopState = 'idle';
   #inFlight = 0;
   #paused = false;
-  #capacityChanged: () => void = () => {
-    // replaced by #waitForCapacity while a dispatch waits
-  };
+  /** Dispatchers waiting for in-flight work to drop (one per partition batch at most). */
+  readonly #capacityWaiters = new Set<() => void>();
   #restarts = 0;
   #closed: Promise<void>;
   #resolveClosed: () => void = () => {
@@ -314,7 +332,8 @@ export class ConsumerLoop<Desc extends DescMessage> {
           this.#inFlight -= 1;
           this.#metrics.inFlight.set({ topic }, this.#inFlight);
           if (this.#paused && this.#inFlight <= this.#settings.maxInFlight / 2) this.#resume();
-          this.#capacityChanged();
+          for (const wake of this.#capacityWaiters) wake();
+          this.#capacityWaiters.clear();
         }
       });
       chains.set(key, task);
@@ -329,11 +348,7 @@ export class ConsumerLoop<Desc extends DescMessage> {
     // Wait for everything dispatched, heartbeating so a long inference does not cost the membership (K1).
     const all = Promise.all(tasks);
     for (;;) {
-      const settled = await Promise.race([
-        all.then(() => true),
-        sleep(this.#settings.heartbeatIntervalMs).then(() => false),
-      ]);
-      if (settled) break;
+      if (await settlesWithin(all, this.#settings.heartbeatIntervalMs)) break;
       if (batchError === undefined && isRunning()) await beat();
       if (batchError === undefined && Date.now() - lastCommitAt >= this.#settings.commitIntervalMs) {
         await commit().catch((error) => {
@@ -371,13 +386,13 @@ export class ConsumerLoop<Desc extends DescMessage> {
   }
 
   async #waitForCapacity(beat: () => Promise<void>): Promise<void> {
+    let wake: () => void = () => undefined;
     const freed = new Promise<void>((resolve) => {
-      this.#capacityChanged = resolve;
+      wake = resolve;
     });
-    const woke = await Promise.race([
-      freed.then(() => true),
-      sleep(this.#settings.heartbeatIntervalMs).then(() => false),
-    ]);
+    this.#capacityWaiters.add(wake);
+    const woke = await settlesWithin(freed, this.#settings.heartbeatIntervalMs);
+    this.#capacityWaiters.delete(wake);
     if (!woke) await beat();
   }
 
