@@ -2,15 +2,15 @@ import { create } from '@bufbuild/protobuf';
 import { FrameSampleSchema, recordIds, renameTopic, type TopicSpec, topics } from '@livelens/contracts';
 import { testInfrastructure, uniqueName } from '@livelens/test-support';
 import { Registry } from 'prom-client';
-import { KafkaClient } from '../src/kafka/index.js';
+import { KafkaClient, type KafkaClientOptions } from '../src/kafka/index.js';
 import { createLogger } from '../src/logger.js';
 
 /** A Kafka client against the run's real broker, with its own registry and a quiet logger. */
-export function testKafka(service = 'test') {
+export function testKafka(service = 'test', options: Partial<KafkaClientOptions> = {}) {
   const registry = new Registry();
   const logger = createLogger({ service, level: process.env.LIVELENS_TEST_LOG_LEVEL ?? 'warn' });
   const client = new KafkaClient(
-    { brokers: testInfrastructure().kafkaBrokers, clientId: uniqueName(service) },
+    { brokers: testInfrastructure().kafkaBrokers, clientId: uniqueName(service), ...options },
     { logger, registry },
   );
   return { client, registry, logger };

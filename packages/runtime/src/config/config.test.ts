@@ -48,6 +48,12 @@ describe('loadConfig', () => {
     expect(message).toContain('INGEST_MEDIA_ROOT is required');
   });
 
+  it('never prints the credentials of a bad URL', () => {
+    expect(() =>
+      loadConfig(fields, { INGEST_MEDIA_ROOT: '/m', REDIS_URL: 'http://user:hunter2@cache:6379' }),
+    ).toThrow('REDIS_URL: expected a redis or rediss URL, got "http://***@cache:6379"');
+  });
+
   it('treats an empty variable as unset', () => {
     expect(loadConfig(fields, { INGEST_MEDIA_ROOT: '/m', METRICS_PORT: '' }).metricsPort).toBe(9464);
   });

@@ -120,7 +120,7 @@ export function loadConfig<F extends ConfigFields>(
       out[key] = parsed.data;
     } else {
       const expected = parsed.error.issues.map((i) => i.message).join('; ');
-      problems.push(`${spec.env}: ${expected}, got ${JSON.stringify(value)}`);
+      problems.push(`${spec.env}: ${expected}, got ${JSON.stringify(redact(value))}`);
     }
   }
   if (problems.length > 0) {
@@ -130,6 +130,11 @@ export function loadConfig<F extends ConfigFields>(
     });
   }
   return Object.freeze(out) as ConfigOf<F>;
+}
+
+/** Hides the credentials of a URL-like value (`redis://user:secret@host` → `redis://***@host`) in errors. */
+function redact(value: string): string {
+  return value.replace(/([a-z][a-z0-9+.-]*:\/\/)[^@/\s]*@/gi, '$1***@');
 }
 
 /** The rows of a service's configuration table: variable, default, description (for READMEs and --help). */

@@ -187,6 +187,19 @@ describe('unary calls', () => {
     expect((reason as LiveLensError).code).toBe('deadline_exceeded');
   });
 
+  it('caps a unary call at the server limit even when the client sent a far deadline and the handler ignores its signal', async () => {
+    const client = await serve(
+      IngestService,
+      ingest({ stopStream: () => new Promise(() => undefined) }), // never settles
+      { server: { maxUnaryCallMs: 300 } },
+    );
+    const started = Date.now();
+    const error = await rejectionOf(client.stopStream({ streamId: 'cam-1' }, { deadlineMs: 10_000 }));
+    expect(error.code).toBe('deadline_exceeded');
+    expect(Date.now() - started).toBeGreaterThanOrEqual(290);
+    expect(Date.now() - started).toBeLessThan(3_000);
+  });
+
   it('cancels a call when the caller aborts its signal', async () => {
     const aborted = deferred<unknown>();
     const client = await serve(

@@ -246,9 +246,13 @@ type ServerCall = grpc.ServerUnaryCall<Message, Message> | grpc.ServerWritableSt
  * connection, forced shutdown, passed deadline) and, as a backstop, by our own timer at the deadline
  * (test: "fails a slow handler with deadline_exceeded").
  */
-function openCallContext(call: ServerCall): { context: CallContext; close: () => void } {
+function openCallContext(call: ServerCall, maxCallMs?: number): { context: CallContext; close: () => void } {
   const controller = new AbortController();
-  const deadline = deadlineDate(call.getDeadline());
+  // The server caps its own work too (reliability.md §4): a client that sends no deadline, or a far one,
+  // gets the server's limit.
+  const clientDeadline = deadlineDate(call.getDeadline());
+  const cap = maxCallMs === undefined ? undefined : new Date(Date.now() + maxCallMs);
+  const deadline = cap && (!clientDeadline || cap < clientDeadline) ? cap : clientDeadline;
   const onCancelled = (): void => {
     // grpc-js reports a passed deadline as a plain 'cancelled' (its own deadline timer closes the stream, a
     // few ms before ours fires); the reason should still say what happened.
@@ -284,10 +288,11 @@ function unaryHandler(
   method: DescMethod,
   impl: UnaryImpl<DescMessage, DescMessage>,
   onError: GrpcErrorHook,
+  maxUnaryCallMs: number | undefined,
 ): grpc.handleUnaryCall<Message, Message> {
   const path = methodPath(method);
   return (call, callback) => {
-    const { context, close } = openCallContext(call);
+    const { context, close } = openCallContext(call, maxUnaryCallMs);
     void serveUnary(call, method, impl, context, onError, path)
       .then((result) => (result.ok ? callback(null, result.response) : callback(result.status)))
       .finally(close);
@@ -307,7 +312,9 @@ async function serveUnary(
   try {
     // `await` also turns a handler that throws before returning its promise into a rejection; `create` throws
     // when the handler returned something that does not fit the output message.
-    return { ok: true, response: create(method.output, await impl(call.request, context)) };
+    // Raced with the signal: a handler that ignores it cannot hold the call past the deadline or a cancel.
+    const response = await Promise.race([impl(call.request, context), rejectOnAbort(context.signal)]);
+    return { ok: true, response: create(method.output, response) };
   } catch (error) {
     if (context.signal.aborted) {
       reportUnlessAbort(error, context.signal, path, onError);
@@ -315,6 +322,13 @@ async function serveUnary(
     }
     return { ok: false, status: toStatusObject(error, path, onError) };
   }
+}
+
+function rejectOnAbort(signal: AbortSignal): Promise<never> {
+  return new Promise((_, reject) => {
+    if (signal.aborted) reject(signal.reason);
+    else signal.addEventListener('abort', () => reject(signal.reason), { once: true });
+  });
 }
 
 /**
@@ -404,6 +418,7 @@ export function toGrpcImplementation<S extends DescService>(
   service: S,
   impl: ServiceImpl<S>,
   onError: GrpcErrorHook,
+  maxUnaryCallMs?: number,
 ): grpc.UntypedServiceImplementation {
   const handlers: grpc.UntypedServiceImplementation = {};
   const given = impl as Record<string, unknown>;
@@ -420,7 +435,7 @@ export function toGrpcImplementation<S extends DescService>(
         }
         handlers[method.localName] =
           method.methodKind === 'unary'
-            ? unaryHandler(method, handler as UnaryImpl<DescMessage, DescMessage>, onError)
+            ? unaryHandler(method, handler as UnaryImpl<DescMessage, DescMessage>, onError, maxUnaryCallMs)
             : serverStreamingHandler(
                 method,
                 handler as ServerStreamingImpl<DescMessage, DescMessage>,

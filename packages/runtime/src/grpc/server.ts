@@ -24,6 +24,12 @@ export interface GrpcServerOptions {
   /** Concurrent calls (HTTP/2 streams) per client connection. @default 100 */
   maxConcurrentStreams?: number;
   /**
+   * Longest a unary handler may run, whatever deadline the client sent (or none): then its signal aborts
+   * with deadline_exceeded and the call fails so. Server-streaming calls (watches) are not capped.
+   * @default 30_000
+   */
+  maxUnaryCallMs?: number;
+  /**
    * How often the server pings each client connection to find dead clients (a watcher whose host vanished
    * would keep its server-streaming call open forever otherwise).
    * @default 60_000
@@ -71,6 +77,7 @@ export const grpcServerDefaults = {
   maxReceiveMessageBytes: 64 * 1024,
   maxSendMessageBytes: 4 * 1024 * 1024,
   maxConcurrentStreams: 100,
+  maxUnaryCallMs: 30_000,
   keepaliveTimeMs: 60_000,
   keepaliveTimeoutMs: 20_000,
   keepalivePermitWithoutCalls: true,
@@ -98,6 +105,7 @@ export function resolveGrpcServerOptions(options: GrpcServerOptions = {}): Resol
     'keepaliveTimeoutMs',
     'minPingIntervalMs',
     'maxConnectionIdleMs',
+    'maxUnaryCallMs',
   ] as const) {
     requirePositiveInteger(`GrpcServerOptions.${key}`, resolved[key]);
   }
@@ -150,7 +158,7 @@ export function createGrpcServer(options: GrpcServerOptions = {}): GrpcServer {
     addService(service, impl) {
       server.addService(
         toGrpcServiceDefinition(service),
-        toGrpcImplementation(service, impl, config.onError),
+        toGrpcImplementation(service, impl, config.onError, config.maxUnaryCallMs),
       );
     },
 

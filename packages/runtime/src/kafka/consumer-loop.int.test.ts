@@ -152,12 +152,15 @@ describe('consumer loop on the real broker', () => {
     );
     let concurrent = 0;
     let maxConcurrent = 0;
+    let sawPaused = false;
     const done: number[] = [];
     const loop = client.consumerLoop(
       frames,
       async (r) => {
         concurrent += 1;
         maxConcurrent = Math.max(maxConcurrent, concurrent);
+        const paused = await registry.getSingleMetric('livelens_loop_consumer_paused')?.get();
+        sawPaused ||= paused?.values.some((v) => v.labels.topic === frames.name && v.value === 1) ?? false;
         await new Promise((resolve) => setTimeout(resolve, 20));
         concurrent -= 1;
         done.push(Number(r.message.seq));
@@ -174,6 +177,12 @@ describe('consumer loop on the real broker', () => {
     await loop.start();
     await waitFor('60 frames', () => (done.length >= 60 ? true : undefined));
     expect(maxConcurrent).toBe(3); // different keys ran concurrently, never more than the bound
+    expect(sawPaused).toBe(true); // fetching was paused at the bound...
+    await waitFor('fetching to resume', async () => {
+      const paused = await registry.getSingleMetric('livelens_loop_consumer_paused')?.get();
+      return paused?.values.find((v) => v.labels.topic === frames.name)?.value === 0 ? true : undefined;
+    }); // ...and resumed once work drained
+    expect(loop.inFlight).toBe(0);
     expect([...done].sort((a, b) => a - b)).toEqual(Array.from({ length: 60 }, (_, i) => i));
     // Per key, completion order is the offset order.
     for (const s of streams) {
@@ -247,5 +256,13 @@ describe('consumer loop on the real broker', () => {
       }
     }
     expect(new Set(log.map((e) => e.member))).toEqual(new Set(['a', 'b']));
+    // b owns everything now: its commits reach the end offsets, nothing was dead-lettered, no slot leaked.
+    const end = await client.admin().endOffsets(frames.name);
+    await waitFor('b to commit every partition to its end', async () => {
+      const committed = await client.admin().committedOffsets(groupId, frames.name);
+      return [...end].every(([p, high]) => committed.get(p) === high) ? true : undefined;
+    });
+    expect((await client.admin().endOffsets(dlq.name)).get(0)).toBe('0');
+    expect(b.inFlight).toBe(0);
   }, 120_000);
 });

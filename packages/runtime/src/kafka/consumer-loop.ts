@@ -162,7 +162,7 @@ export class ConsumerLoop<Desc extends DescMessage> {
     this.#consumer.on(GROUP_JOIN, ({ payload }) => {
       this.#metrics.rebalances.inc({ group: s.groupId });
       this.#logger.info(
-        { memberId: payload.memberId, generation: payload.groupId, assignment: payload.memberAssignment },
+        { memberId: payload.memberId, leader: payload.isLeader, assignment: payload.memberAssignment },
         'joined group',
       );
     });
@@ -220,6 +220,9 @@ export class ConsumerLoop<Desc extends DescMessage> {
       this.#fail(converted);
       throw converted;
     }
+    // The consumer may already have crashed for good (e.g. the broker refused the join): say so.
+    if (this.state === 'failed')
+      throw this.#failure ?? new LiveLensError('consumer failed', { code: 'internal' });
     this.#transition('running');
   }
 
@@ -235,14 +238,25 @@ export class ConsumerLoop<Desc extends DescMessage> {
       return;
     }
     this.#transition('draining');
-    const timer = setTimeout(() => this.#abort.abort(new Error('drain deadline passed')), timeoutMs);
-    try {
-      // stop() waits for the batch being processed, which sees `draining` and returns after committing.
-      await this.#consumer.stop();
-      await this.#consumer.disconnect();
-    } finally {
-      clearTimeout(timer);
-    }
+    const deadline = new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        this.#abort.abort(
+          new LiveLensError(`drain deadline of ${timeoutMs} ms passed`, { code: 'cancelled' }),
+        );
+        resolve();
+      }, timeoutMs);
+      void this.#closed.then(() => clearTimeout(timer));
+    });
+    // stop() waits for the batch being processed, which sees `draining`, lets in-flight work finish and
+    // commits it. A handler that ignores the abort must not hold the process: after the deadline (plus a
+    // moment for aborted work to settle) the member disconnects anyway; its uncommitted work is replayed.
+    const stopped = this.#consumer
+      .stop()
+      .catch((error: unknown) => this.#logger.warn({ err: error }, 'stop failed'));
+    await Promise.race([stopped, deadline.then(() => sleep(1_000))]);
+    await this.#consumer
+      .disconnect()
+      .catch((error: unknown) => this.#logger.warn({ err: error }, 'disconnect failed'));
     this.#transition('stopped');
   }
 
@@ -267,10 +281,14 @@ export class ConsumerLoop<Desc extends DescMessage> {
     const { batch, heartbeat, isRunning, isStale, resolveOffset, commitOffsetsIfNecessary } = payload;
     const { topic, partition } = batch;
     if (batch.messages.length === 0) return;
+    const { maxInFlight, commitIntervalMs, heartbeatIntervalMs } = this.#settings;
     const progress = new BatchProgress(batch.messages.map((m) => m.offset));
     const chains = new Map<string, Promise<void>>();
     const tasks: Promise<void>[] = [];
     let batchError: Error | undefined;
+    const fail = (error: unknown) => {
+      batchError ??= error instanceof Error ? error : new Error(String(error));
+    };
     let lastCommitted: string | undefined;
     let lastCommitAt = Date.now();
 
@@ -280,24 +298,35 @@ export class ConsumerLoop<Desc extends DescMessage> {
       resolveOffset(last);
       // The committed offset is the next one to read: last processed + 1 (K4, reliability.md T16).
       // Through the batch's commit, not consumer.commitOffsets: the latter silently does nothing once stop()
-      // has begun, which is exactly when a drain commits its last work (pinned by the SIGTERM test).
-      await commitOffsetsIfNecessary({
+      // has begun, which is exactly when a drain commits its last work (pinned by the SIGTERM test). It also
+      // bypasses kafkajs' retrier, hence the small retry here for transient errors.
+      const offsets = {
         topics: [{ topic, partitions: [{ partition, offset: (BigInt(last) + 1n).toString() }] }],
-      });
+      };
+      for (let attempt = 1; ; attempt += 1) {
+        try {
+          await commitOffsetsIfNecessary(offsets);
+          break;
+        } catch (error) {
+          if (isRebalanceError(error) || attempt >= 3 || !fromKafkaError(error).retriable) throw error;
+          await sleep(100 * 2 ** attempt);
+        }
+      }
       lastCommitted = last;
       lastCommitAt = Date.now();
       this.#metrics.commits.inc({ topic });
     };
 
-    const beat = async () => {
+    // Any failure here fails the batch: dispatching stops, in-flight work settles, then the error is thrown
+    // (never while tasks still run: a refetch would run the same keys twice, out of order).
+    const tick = async () => {
       try {
+        // kafkajs sends a heartbeat only when its interval has passed, so calling it on every wake-up is cheap,
+        // and it keeps the membership however often other keys wake the dispatcher (K1).
         await heartbeat();
+        if (batchError === undefined && Date.now() - lastCommitAt >= commitIntervalMs) await commit();
       } catch (error) {
-        if (isRebalanceError(error)) {
-          batchError ??= error as Error;
-          return;
-        }
-        throw error;
+        fail(error);
       }
     };
 
@@ -310,58 +339,46 @@ export class ConsumerLoop<Desc extends DescMessage> {
 
     for (const [index, raw] of batch.messages.entries()) {
       if (!shouldDispatch()) break;
-      while (this.#inFlight >= this.#settings.maxInFlight && shouldDispatch()) {
+      while (this.#inFlight >= maxInFlight && shouldDispatch()) {
         this.#pause();
-        await this.#waitForCapacity(beat);
+        await this.#waitForCapacity();
+        await tick();
       }
       if (!shouldDispatch()) break;
       const key = raw.key?.toString() ?? '';
       this.#inFlight += 1;
       this.#metrics.inFlight.set({ topic }, this.#inFlight);
       const previous = chains.get(key) ?? Promise.resolve();
+      // A task never rejects, and always gives its slot back, whether it ran, failed or was skipped.
       const task = previous.then(async () => {
-        if (batchError !== undefined) return; // an earlier record of this key failed: do not run past it
         const stopTimer = this.#metrics.processingSeconds.startTimer({ topic });
         try {
+          // After a failure or an abort, queued records are skipped: not completed, so not committed.
+          if (batchError !== undefined || this.#abort.signal.aborted) return;
           await this.#processOne(batch, raw);
           progress.complete(index);
         } catch (error) {
-          batchError ??= error as Error;
+          fail(error);
         } finally {
           stopTimer();
-          this.#inFlight -= 1;
-          this.#metrics.inFlight.set({ topic }, this.#inFlight);
-          if (this.#paused && this.#inFlight <= this.#settings.maxInFlight / 2) this.#resume();
-          for (const wake of this.#capacityWaiters) wake();
-          this.#capacityWaiters.clear();
+          this.#release(topic);
         }
       });
       chains.set(key, task);
       tasks.push(task);
-      if (Date.now() - lastCommitAt >= this.#settings.commitIntervalMs && batchError === undefined) {
-        await commit().catch((error) => {
-          batchError ??= error as Error;
-        });
-      }
+      await tick();
     }
 
-    // Wait for everything dispatched, heartbeating so a long inference does not cost the membership (K1).
+    // Wait for everything dispatched, heartbeating (and committing) meanwhile, during a drain too.
     const all = Promise.all(tasks);
-    for (;;) {
-      if (await settlesWithin(all, this.#settings.heartbeatIntervalMs)) break;
-      if (batchError === undefined && isRunning()) await beat();
-      if (batchError === undefined && Date.now() - lastCommitAt >= this.#settings.commitIntervalMs) {
-        await commit().catch((error) => {
-          batchError ??= error as Error;
-        });
-      }
-    }
+    while (!(await settlesWithin(all, heartbeatIntervalMs))) await tick();
 
-    if (!isStale()) {
+    if (!isStale() && !(batchError !== undefined && isRebalanceError(batchError))) {
+      // Commit the completed prefix even when a later record failed: less to replay.
       try {
         await commit();
       } catch (error) {
-        batchError ??= error as Error;
+        fail(error);
       }
     }
     if (progress.lastContiguous !== undefined) {
@@ -377,23 +394,49 @@ export class ConsumerLoop<Desc extends DescMessage> {
           { partition },
           'rebalance during batch: abandoning the rest, it is replayed by the owner',
         );
-      } else {
+        throw batchError;
+      }
+      if (!this.#abort.signal.aborted) {
         this.#logger.warn({ err: batchError, partition }, 'batch failed: replaying from the last commit');
       }
-      throw batchError;
+      // Marked retriable for kafkajs, which then replays the batch under its retry policy and, when that is
+      // spent, crashes the consumer into our restart budget (K3). A non-retriable error would skip both.
+      const converted = LiveLensError.from(batchError);
+      throw new LiveLensError(converted.message, {
+        code: converted.code,
+        retriable: true,
+        cause: batchError,
+      });
     }
     this.#restarts = 0;
   }
 
-  async #waitForCapacity(beat: () => Promise<void>): Promise<void> {
+  /** Gives a finished (or skipped) record's slot back, resuming fetching and waking waiting dispatchers. */
+  #release(topic: string): void {
+    this.#inFlight -= 1;
+    this.#metrics.inFlight.set({ topic }, this.#inFlight);
+    if (this.#paused && this.#inFlight <= this.#settings.maxInFlight / 2) {
+      try {
+        this.#resume();
+      } catch (error) {
+        // kafkajs throws when its group is gone (stopping or crashed); the next run starts unpaused.
+        this.#paused = false;
+        this.#logger.debug({ err: error }, 'resume after the consumer stopped');
+      }
+    }
+    for (const wake of this.#capacityWaiters) wake();
+    this.#capacityWaiters.clear();
+  }
+
+  /** Waits until a slot is released or a heartbeat interval passes, whichever comes first. */
+  async #waitForCapacity(): Promise<void> {
     let wake: () => void = () => undefined;
     const freed = new Promise<void>((resolve) => {
       wake = resolve;
     });
     this.#capacityWaiters.add(wake);
-    const woke = await settlesWithin(freed, this.#settings.heartbeatIntervalMs);
+    await settlesWithin(freed, this.#settings.heartbeatIntervalMs);
     this.#capacityWaiters.delete(wake);
-    if (!woke) await beat();
   }
 
   #pause(): void {
@@ -438,18 +481,26 @@ export class ConsumerLoop<Desc extends DescMessage> {
         this.#metrics.consumed.inc({ topic, outcome: 'processed' });
         return;
       } catch (error) {
-        const converted = LiveLensError.from(error);
-        if (!converted.retriable) {
+        // Work cut short by a drain deadline or a failure is replayed, never dead-lettered.
+        if (this.#abort.signal.aborted) {
+          throw new LiveLensError('processing aborted', { code: 'cancelled', retriable: true, cause: error });
+        }
+        if (isPoison(error)) {
+          const converted = LiveLensError.from(error);
           await this.#deadLetter(batch, raw, converted.code, converted.message);
           return;
         }
-        if (attempt >= this.#settings.handlerAttempts || this.#abort.signal.aborted) throw converted;
+        // Retriable, or unknown (a bug, or a foreign error nobody converted: maybe an outage): retry, then fail
+        // the batch. Failing is loud (restart budget, then the process exits); dead-lettering would quietly
+        // empty the topic into the DLQ during an outage.
+        const converted = LiveLensError.from(error);
+        if (attempt >= this.#settings.handlerAttempts) throw converted;
         const backoffMs = Math.min(5_000, 200 * 2 ** (attempt - 1)) * (0.5 + Math.random() / 2);
         logger.warn(
           { err: converted, attempt, backoffMs: Math.round(backoffMs) },
           'handler failed, retrying',
         );
-        await sleep(backoffMs);
+        await settlesWithin(abortedPromise(this.#abort.signal), backoffMs);
       }
     }
   }
@@ -478,6 +529,26 @@ export class ConsumerLoop<Desc extends DescMessage> {
     this.#metrics.consumed.inc({ topic, outcome: 'dead_lettered' });
     this.#logger.warn({ partition, offset: raw.offset, code, reason }, 'dead-lettered');
   }
+}
+
+/**
+ * A record that can never be processed, so it is dead-lettered: the topic's contract is broken
+ * (ContractError), or the handler said so with a non-retriable LiveLensError other than `internal` or
+ * `cancelled` (e.g. `invalid_argument` for an undecodable image).
+ */
+function isPoison(error: unknown): boolean {
+  if (error instanceof ContractError) return true;
+  return (
+    error instanceof LiveLensError &&
+    !error.retriable &&
+    error.code !== 'internal' &&
+    error.code !== 'cancelled'
+  );
+}
+
+function abortedPromise(signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return Promise.resolve();
+  return new Promise((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
 }
 
 function headersOf(raw: KafkaMessage): Record<string, string> {

@@ -47,9 +47,12 @@ export function fromKafkaError(error: unknown, context: ErrorContext = {}): Live
     }
   }
   if (error instanceof KafkaJSError) {
+    const retriable =
+      error.name !== 'KafkaJSNonRetriableError' &&
+      (error.retriable || /Timeout|Connection|Retries|NoBrokerAvailable/.test(error.name));
     return new LiveLensError(`Kafka: ${error.message}`, {
-      code: error.retriable || /timeout|connect|retries/i.test(error.name) ? 'unavailable' : 'internal',
-      retriable: true,
+      code: retriable ? 'unavailable' : 'internal',
+      retriable,
       cause: error,
       context,
     });

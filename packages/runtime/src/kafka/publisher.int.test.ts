@@ -41,6 +41,7 @@ describe('publisher on the real broker', () => {
       const error = await quick.publish(missing, { message: frame('shop-1', 0) }).catch((e: unknown) => e);
       expect(error).toBeInstanceOf(LiveLensError);
       expect((error as LiveLensError).retriable).toBe(true);
+      expect(['unavailable', 'deadline_exceeded']).toContain((error as LiveLensError).code);
     } finally {
       await quick.disconnect();
     }
