@@ -74,7 +74,10 @@ async function startNativeStack(log: (line: string) => void): Promise<Infrastruc
   const started = Date.now();
   try {
     // stack.sh reports progress on stderr; its last line says what runs where.
-    const { stderr } = await run('bash', [script, 'up'], { maxBuffer: 16 * 1024 * 1024, timeout: 15 * 60_000 });
+    const { stderr } = await run('bash', [script, 'up'], {
+      maxBuffer: 16 * 1024 * 1024,
+      timeout: 15 * 60_000,
+    });
     const lastLine = stderr.trim().split('\n').at(-1) ?? '';
     log(`[test-support] native stack up in ${((Date.now() - started) / 1000).toFixed(1)} s: ${lastLine}`);
   } catch (error) {
