@@ -26,7 +26,7 @@ source "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)/lib.sh"
 
 # System packages `up` makes sure of. Later work appends here, e.g.
 #   nginx libnginx-mod-rtmp espeak-ng prometheus
-LIVELENS_APT_PACKAGES="redis-server ffmpeg"
+LIVELENS_APT_PACKAGES="redis-server ffmpeg nginx libnginx-mod-rtmp espeak-ng fonts-dejavu-core"
 
 KAFKA_PORT="${LIVELENS_KAFKA_PORT:-19092}"
 KAFKA_CONTROLLER_PORT="${LIVELENS_KAFKA_CONTROLLER_PORT:-19093}"
@@ -82,6 +82,32 @@ java_major() {
   printf '%s' "${v%%[.+-]*}"
 }
 
+# apt_install_no_service_start PKG...: ll_ensure_apt_packages with a policy-rc.d that forbids starting
+# services while apt-get runs. nginx is installed only for the test RTMP server (test/support/src/media),
+# which runs its own config on a free port; without this the Debian package would start a system nginx on
+# port 80. A policy-rc.d already there (Docker images ship one) is left as it is; ours is removed afterwards.
+LL_POLICY_RC_D=/usr/sbin/policy-rc.d
+LL_POLICY_MARKER="# livelens stack.sh: temporary, no service starts during apt-get install"
+remove_our_policy_rc_d() {
+  if [[ -f "$LL_POLICY_RC_D" ]] && grep -qxF "$LL_POLICY_MARKER" "$LL_POLICY_RC_D"; then
+    ll_as_root rm -f "$LL_POLICY_RC_D"
+  fi
+}
+apt_install_no_service_start() {
+  local p missing=0
+  for p in "$@"; do ll_pkg_installed "$p" || missing=1; done
+  if ((missing == 0)) || [[ -e "$LL_POLICY_RC_D" ]] || ! command -v apt-get >/dev/null 2>&1; then
+    ll_ensure_apt_packages "$@"
+    return
+  fi
+  trap remove_our_policy_rc_d EXIT # ll_die exits
+  printf '#!/bin/sh\n%s\nexit 101\n' "$LL_POLICY_MARKER" | ll_as_root tee "$LL_POLICY_RC_D" >/dev/null
+  ll_as_root chmod 0755 "$LL_POLICY_RC_D"
+  ll_ensure_apt_packages "$@"
+  remove_our_policy_rc_d
+  trap - EXIT
+}
+
 ensure_system_packages() {
   local pkgs
   read -r -a pkgs <<<"$LIVELENS_APT_PACKAGES"
@@ -91,7 +117,7 @@ ensure_system_packages() {
   if [[ "${LIVELENS_STACK_SKIP_APT:-0}" == 1 ]]; then
     command -v redis-server >/dev/null 2>&1 || ll_die "redis-server not found (LIVELENS_STACK_SKIP_APT=1)"
   else
-    ll_ensure_apt_packages "${pkgs[@]}"
+    apt_install_no_service_start "${pkgs[@]}"
   fi
   command -v "$JAVA" >/dev/null 2>&1 || ll_die "java not found (set JAVA_HOME or install a JDK 17+)"
   local major

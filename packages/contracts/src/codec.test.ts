@@ -5,7 +5,7 @@ import { ContractError } from './errors.js';
 import { FrameSampleSchema, SamplingReason } from './gen/livelens/v1/media_pb.js';
 import { StreamEventSchema, StreamState } from './gen/livelens/v1/stream_pb.js';
 import { recordIds } from './ids.js';
-import { allTopics, topics } from './topics.js';
+import { allTopics, prefixedTopics, topics } from './topics.js';
 
 function frame() {
   return create(FrameSampleSchema, {
@@ -81,6 +81,14 @@ describe('codec', () => {
     const bad = frame();
     bad.streamId = 'has spaces/and slashes';
     expect(() => encodeRecord(topics.frames, bad)).toThrow(/stream_id .* is not/);
+  });
+
+  it('prefixes every topic name for a deployment namespace, keeping the contracts', () => {
+    const staged = prefixedTopics('staging.');
+    expect(staged.frames.name).toBe('staging.live.frames.v1');
+    expect(staged.dlq.name).toBe('staging.live.dlq.v1');
+    expect(staged.frames.schema).toBe(topics.frames.schema);
+    expect(prefixedTopics('')).toBe(topics);
   });
 
   it('declares every topic with a versioned name and unique names', () => {

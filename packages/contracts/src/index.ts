@@ -10,4 +10,11 @@ export * from './gen/livelens/v1/tag_service_pb.js';
 export * from './gen/livelens/v1/tags_pb.js';
 export * from './gen/livelens/v1/transcript_pb.js';
 export { recordIds } from './ids.js';
-export { allTopics, renameTopic, STREAM_ID_PATTERN, type TopicSpec, topics } from './topics.js';
+export {
+  allTopics,
+  prefixedTopics,
+  renameTopic,
+  STREAM_ID_PATTERN,
+  type TopicSpec,
+  topics,
+} from './topics.js';

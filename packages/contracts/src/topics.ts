@@ -130,6 +130,14 @@ export const topics = {
 /** Every topic LiveLens declares, for `createTopics` and tooling. */
 export const allTopics: readonly TopicSpec[] = Object.values(topics) as readonly TopicSpec[];
 
+/** The topics with `prefix` in front of every name (a deployment's namespace; tests' unique topics). */
+export function prefixedTopics(prefix: string): typeof topics {
+  if (prefix === '') return topics;
+  return Object.fromEntries(
+    Object.entries(topics).map(([role, spec]) => [role, { ...spec, name: `${prefix}${spec.name}` }]),
+  ) as unknown as typeof topics;
+}
+
 /**
  * The same contract under another topic name: tests make unique topics per test, and a deployment may
  * prefix its topics. The message type, key and checks stay those of `spec`.

@@ -1,3 +1,4 @@
+import { z } from 'zod';
 import { env, field } from './config.js';
 
 /**
@@ -22,6 +23,12 @@ export const commonConfigFields = {
     env.string(),
     'Kafka client id, shown in broker logs and quotas.',
     'livelens',
+  ),
+  kafkaTopicPrefix: field(
+    'KAFKA_TOPIC_PREFIX',
+    z.string().regex(/^[a-z0-9._-]*$/, 'expected [a-z0-9._-]*'),
+    'Prefix of every topic name (e.g. "staging."), so deployments can share a cluster. Empty = none.',
+    '',
   ),
   redisUrl: field('REDIS_URL', env.url(['redis', 'rediss']), 'Redis URL.', 'redis://127.0.0.1:16379'),
   metricsPort: field(

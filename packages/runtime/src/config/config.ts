@@ -139,7 +139,11 @@ function redact(value: string): string {
 
 /** The rows of a service's configuration table: variable, default, description (for READMEs and --help). */
 export function describeConfig(fields: ConfigFields): { env: string; default: string; doc: string }[] {
-  return Object.values(fields).map((f) => ({ env: f.env, default: f.default ?? '(required)', doc: f.doc }));
+  return Object.values(fields).map((f) => ({
+    env: f.env,
+    default: f.default === undefined ? '(required)' : f.default === '' ? '(empty)' : f.default,
+    doc: f.doc,
+  }));
 }
 
 /** Renders `describeConfig` as a Markdown table. */
