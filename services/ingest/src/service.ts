@@ -36,7 +36,7 @@ export interface IngestServiceHandle {
 
 /** The ingest service, built from its dependencies (main.ts wires the real ones; tests can too). */
 export function createIngestService(deps: IngestDeps, config: IngestConfig): IngestServiceHandle {
-  const logger = deps.logger.child({ service: 'ingest', replicaId: config.replicaId });
+  const logger = deps.logger.child({ replicaId: config.replicaId });
   const metrics = createIngestMetrics(deps.registry);
   const store = new StreamStore(deps.redis, config.redisKeyPrefix);
   const leases = new Leases(

@@ -104,6 +104,25 @@ describe('ingest: file replay and the control API, against the real broker, Redi
       const info = (await ingest.client.getStream({ streamId: 'replay-1' })).stream;
       expect(Number(info?.framesPublished)).toBe(got.length);
       expect(info?.audioSecondsPublished).toBeGreaterThan(5);
+
+      // The metrics an SRE watches say the same.
+      const metric = async (name: string) =>
+        ((await ingest.registry.getSingleMetric(name)?.get())?.values ?? []).reduce(
+          (sum, v) => sum + v.value,
+          0,
+        );
+      expect(await metric('livelens_ingest_frames_published_total')).toBe(got.length);
+      expect(await metric('livelens_ingest_audio_published_seconds_total')).toBeCloseTo(
+        info?.audioSecondsPublished ?? 0,
+        3,
+      );
+      const latency = (
+        await ingest.registry.getSingleMetric('livelens_ingest_publish_latency_seconds')?.get()
+      )?.values;
+      const latencyCount = latency?.find(
+        (v) => (v as { metricName?: string }).metricName?.endsWith('_count') && v.labels.topic === 'frames',
+      )?.value;
+      expect(latencyCount).toBe(got.length);
     } finally {
       await Promise.all([frames.stop(), audio.stop(), events.stop()]);
     }
