@@ -4,6 +4,7 @@ import { GapReason, StreamState } from '@livelens/contracts';
 import { waitFor } from '@livelens/test-support';
 import {
   corruptFile,
+  fileRoute,
   generateClip,
   hostileHlsPlaylist,
   nonMediaResponse,
@@ -133,14 +134,17 @@ describe('ingest: live sources (real nginx-rtmp, HLS over HTTP, SRT) and hostile
     await waitState('rtmp-other', 'ENDED');
   }, 120_000);
 
-  it('live HLS over HTTP and SRT: frames arrive with rising pts', async () => {
+  it('live HLS over HTTP, SRT and progressive HTTP: frames arrive with rising pts', async () => {
     const hls = await startHlsLive(clip.path, { loop: true });
     stops.push(() => hls.stop());
     const srt = await startSrtSource(clip.path, { loop: true });
     stops.push(() => srt.stop());
+    const http = await startHttpServer({ '/clip.mp4': fileRoute(clip.path) });
+    stops.push(() => http.stop());
     await ingest.client.startStream({ sourceUrl: hls.playlistUrl, streamId: 'hls-1' });
     await ingest.client.startStream({ sourceUrl: srt.url, streamId: 'srt-1' });
-    for (const id of ['hls-1', 'srt-1']) {
+    await ingest.client.startStream({ sourceUrl: http.url('/clip.mp4'), streamId: 'http-1' });
+    for (const id of ['hls-1', 'srt-1', 'http-1']) {
       await waitFor(`${id} frames`, () => (framesOf(id).length >= 4 ? true : undefined), {
         timeoutMs: 30_000,
       });

@@ -63,7 +63,8 @@ export class PublishLane<Desc extends DescMessage> {
 
   /** Resolves when everything queued so far is acknowledged (or the lane closed). */
   flushed(): Promise<void> {
-    if (this.#queue.length === 0 && !this.#running) return Promise.resolve();
+    // Items stay queued until acknowledged, so an empty queue means everything offered is acknowledged.
+    if (this.#queue.length === 0) return Promise.resolve();
     return new Promise((resolve) => this.#idle.push(resolve));
   }
 
