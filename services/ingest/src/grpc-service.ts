@@ -28,8 +28,11 @@ export function resolveOptions(
   config: IngestConfig,
 ): StreamOptionsResolved {
   const fps = requested?.frameRateFps || 1;
-  if (!Number.isFinite(fps) || fps <= 0 || fps > config.maxFrameRateFps) {
-    throw invalid(`frame_rate_fps must be in (0, ${config.maxFrameRateFps}], got ${requested?.frameRateFps}`);
+  // Below 0.05 fps (one frame in 20 s) a live stream would look stalled between frames.
+  if (!Number.isFinite(fps) || fps < 0.05 || fps > config.maxFrameRateFps) {
+    throw invalid(
+      `frame_rate_fps must be in [0.05, ${config.maxFrameRateFps}], got ${requested?.frameRateFps}`,
+    );
   }
   const scene = requested?.sceneChangeThreshold ?? 0;
   if (!Number.isFinite(scene) || scene < 0 || scene > 1) {
@@ -87,8 +90,9 @@ export function createIngestGrpcService(deps: {
   metrics: IngestMetrics;
   config: IngestConfig;
   validate: (url: string) => Promise<ValidatedSource>;
+  leaseHolder: (streamId: string) => Promise<string | undefined>;
 }): ServiceImpl<typeof IngestService> {
-  const { store, manager, metrics, config, validate } = deps;
+  const { store, manager, metrics, config, validate, leaseHolder } = deps;
 
   const mustGet = async (streamId: string) => {
     if (!STREAM_ID_PATTERN.test(streamId))
@@ -135,7 +139,17 @@ export function createIngestGrpcService(deps: {
             createdAtMs: Date.now(),
           },
           pendingStatus(),
+          capacity,
         );
+        if (created.outcome === 'full') {
+          throw new LiveLensError(
+            `at capacity: the live replicas take ${capacity} streams and all are taken`,
+            {
+              code: 'resource_exhausted',
+              retriable: true,
+            },
+          );
+        }
         if (created.outcome === 'exists') {
           throw new LiveLensError(`stream ${streamId} already exists`, { code: 'already_exists' });
         }
@@ -166,11 +180,11 @@ export function createIngestGrpcService(deps: {
         latest = await mustGet(request.streamId);
       }
       if (
-        latest.status.ownerReplicaId === '' &&
         latest.status.state !== StreamState.ENDED &&
-        latest.status.state !== StreamState.FAILED
+        latest.status.state !== StreamState.FAILED &&
+        (latest.status.ownerReplicaId === '' || !(await leaseHolder(request.streamId)))
       ) {
-        // No replica ever started it: it ends here.
+        // No replica runs it (never started, or its owner died): it ends here.
         const status = { ...latest.status, state: StreamState.ENDED, updatedAtMs: Date.now() };
         await store.writeStatus(request.streamId, status);
         latest = { ...latest, status };

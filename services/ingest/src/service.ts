@@ -71,7 +71,17 @@ export function createIngestService(deps: IngestDeps, config: IngestConfig): Ing
   const server = createGrpcServer({
     onError: (error, method) => logger.error({ err: error, method }, 'gRPC handler failed'),
   });
-  server.addService(IngestService, createIngestGrpcService({ store, manager, metrics, config, validate }));
+  server.addService(
+    IngestService,
+    createIngestGrpcService({
+      store,
+      manager,
+      metrics,
+      config,
+      validate,
+      leaseHolder: (id) => leases.holder(id),
+    }),
+  );
 
   return {
     metrics,

@@ -34,6 +34,7 @@ export interface ManagerDeps {
  */
 export class StreamManager {
   readonly #owned = new Map<string, StreamRunner>();
+  readonly #reserved = new Set<string>();
   readonly #lastRenewedAt = new Map<string, number>();
   readonly #deps: ManagerDeps;
   readonly #config: IngestConfig;
@@ -91,7 +92,8 @@ export class StreamManager {
     const { store } = this.#deps;
     await store.heartbeat(this.#config.replicaId, this.#config.maxStreams, this.#config.leaseTtlMs);
     const desired = new Set(await store.desiredIds());
-    for (const id of this.#owned.keys()) {
+    // A snapshot: a stream taken while we await below was desired then, even if this read missed it.
+    for (const id of [...this.#owned.keys()]) {
       if (!desired.has(id)) await this.stopLocal(id, 'requested');
     }
     for (const id of desired) {
@@ -103,18 +105,37 @@ export class StreamManager {
 
   /** Takes a stream if its lease is free and this replica has room. True when it runs here now. */
   async tryTake(streamId: string): Promise<boolean> {
-    if (this.#closed || this.#owned.has(streamId) || this.#owned.size >= this.#config.maxStreams) {
-      return this.#owned.has(streamId);
+    if (this.#owned.has(streamId)) return true;
+    // The slot is reserved before any await, so concurrent calls cannot take more than maxStreams.
+    if (
+      this.#closed ||
+      this.#reserved.has(streamId) ||
+      this.#owned.size + this.#reserved.size >= this.#config.maxStreams
+    ) {
+      return false;
     }
+    this.#reserved.add(streamId);
+    try {
+      return await this.#take(streamId);
+    } finally {
+      this.#reserved.delete(streamId);
+    }
+  }
+
+  async #take(streamId: string): Promise<boolean> {
     const { store, leases } = this.#deps;
     const stored = await store.get(streamId);
-    if (!stored || stored.desired !== 'running') return false;
+    if (!stored || stored.desired !== 'running' || this.#closed) return false;
     if (!(await leases.acquire(streamId))) return false;
+    if (this.#closed) {
+      await leases.release(streamId);
+      return false;
+    }
+    // A session that was live and did not end is one whose owner went away (another replica, or this one
+    // before a restart): what it had not published is lost, and the new session says so.
     const previous = stored.status;
     const takeover =
-      previous.ownerReplicaId !== '' &&
-      previous.ownerReplicaId !== this.#config.replicaId &&
-      LIVE_STATES.has(previous.state)
+      previous.sessionEpoch !== '' && LIVE_STATES.has(previous.state)
         ? { replicaId: previous.ownerReplicaId, sessionEpoch: previous.sessionEpoch }
         : undefined;
     if (takeover) {
@@ -130,7 +151,9 @@ export class StreamManager {
         replicaId: this.#config.replicaId,
         validate: this.#deps.validate,
         startSource: this.#deps.startSource,
-        writeStatus: (id, status) => store.writeStatus(id, status),
+        writeStatus: async (id, status) => {
+          await store.writeOwnStatus(id, status, leases.key(id));
+        },
         topics: this.#deps.topics,
       },
       {
@@ -148,7 +171,7 @@ export class StreamManager {
     this.#owned.set(streamId, runner);
     this.#lastRenewedAt.set(streamId, Date.now());
     // The owner and epoch are in Redis before the caller of StartStream reads them back.
-    await store.writeStatus(streamId, runner.status()).catch((error: unknown) => {
+    await store.writeOwnStatus(streamId, runner.status(), leases.key(streamId)).catch((error: unknown) => {
       this.#logger.warn({ err: error, streamId }, 'status write failed');
     });
     runner.start(takeover);
@@ -163,7 +186,12 @@ export class StreamManager {
     this.#owned.delete(streamId);
     this.#lastRenewedAt.delete(streamId);
     try {
-      if (runner.state === StreamState.ENDED || runner.state === StreamState.FAILED) {
+      // Only while this replica still holds the lease: a session that lost it must not stop its successor.
+      const holder = await this.#deps.leases.holder(streamId);
+      if (
+        (runner.state === StreamState.ENDED || runner.state === StreamState.FAILED) &&
+        holder === this.#config.replicaId
+      ) {
         await this.#deps.store.markStopped(streamId);
       }
       await this.#deps.leases.release(streamId);
@@ -199,9 +227,10 @@ export class StreamManager {
           this.#logger.error({ streamId }, 'lease lost: another replica owns the stream now; stopping here');
           await this.stopLocal(streamId, 'lease_lost');
         } catch (error) {
-          // Redis unreachable: the lease may expire while we cannot tell. Past the TTL we must assume so.
+          // Redis unreachable: the lease may expire while we cannot tell. Stop before it can have expired (one
+          // renew interval of margin), so two replicas never pull the stream at once.
           const last = this.#lastRenewedAt.get(streamId) ?? 0;
-          if (now - last > this.#config.leaseTtlMs) {
+          if (now - last > (this.#config.leaseTtlMs * 2) / 3) {
             this.#deps.metrics.leasesLost.inc();
             this.#logger.error({ err: error, streamId }, 'lease not renewed within its TTL: stopping here');
             await this.stopLocal(streamId, 'lease_lost');

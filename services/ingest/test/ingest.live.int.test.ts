@@ -124,7 +124,8 @@ describe('ingest: live sources (real nginx-rtmp, HLS over HTTP, SRT) and hostile
     const failed = await waitState('rtmp-shop', 'FAILED', 60_000);
     const failedAt = Number(failed.eventTimeUnixMs);
     const reconnects = eventsOf('rtmp-shop').filter((e) => stateOf(e) === 'RECONNECTING').length;
-    expect(reconnects).toBeGreaterThanOrEqual(4); // one for the first drop, three before giving up
+    // One for the first drop, then reconnects until the budget (3 in a row without a healthy run) is spent.
+    expect(reconnects).toBeGreaterThanOrEqual(3);
     // The other stream was never disturbed.
     await waitFor('the other stream to keep going', () =>
       framesOf('rtmp-other').some((f) => Number(f.captureTimeUnixMs) > failedAt + 1_000) ? true : undefined,

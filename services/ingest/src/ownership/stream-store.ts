@@ -42,6 +42,7 @@ export interface StoredStream {
 
 export type CreateResult =
   | { outcome: 'created'; streamId: string }
+  | { outcome: 'full'; streamId: string }
   | { outcome: 'exists'; streamId: string }
   | { outcome: 'repeated_request'; streamId: string };
 
@@ -55,12 +56,19 @@ if ARGV[3] ~= '' then
   if prior then return {'repeated_request', prior} end
 end
 if redis.call('hget', KEYS[1], 'desired') == 'running' then return {'exists', ARGV[2]} end
+if redis.call('scard', KEYS[2]) >= tonumber(ARGV[6]) then return {'full', ARGV[2]} end
 redis.call('del', KEYS[1])
 redis.call('hset', KEYS[1], 'spec', ARGV[1], 'desired', 'running', 'status', ARGV[5])
 redis.call('sadd', KEYS[2], ARGV[2])
 redis.call('sadd', KEYS[4], ARGV[2])
 if ARGV[3] ~= '' then redis.call('set', KEYS[3], ARGV[2], 'EX', ARGV[4]) end
 return {'created', ARGV[2]}`;
+
+const WRITE_STATUS_IF_HOLDER = `
+if redis.call('exists', KEYS[1]) == 0 then return 0 end
+if redis.call('get', KEYS[2]) ~= ARGV[1] then return 0 end
+redis.call('hset', KEYS[1], 'status', ARGV[2])
+return 1`;
 
 const STOP = `
 if redis.call('exists', KEYS[1]) == 0 then return 0 end
@@ -91,7 +99,12 @@ export class StreamStore {
   }
 
   /** Records a new stream (or finds the one a repeated request id created). */
-  async create(spec: StreamSpec, initial: StreamStatus): Promise<CreateResult> {
+  /** Capacity is checked in the same script, so concurrent calls cannot overshoot it (reliability.md T35). */
+  async create(
+    spec: StreamSpec,
+    initial: StreamStatus,
+    capacity = Number.MAX_SAFE_INTEGER,
+  ): Promise<CreateResult> {
     const requestKey = spec.requestId ? `${this.#p}request:${spec.requestId}` : `${this.#p}request:-`;
     const reply = (await this.#run('create', () =>
       this.redis.eval(
@@ -106,6 +119,7 @@ export class StreamStore {
         spec.requestId,
         String(DAY_S),
         JSON.stringify(initial),
+        String(capacity),
       ),
     )) as [CreateResult['outcome'], string];
     return { outcome: reply[0], streamId: reply[1] };
@@ -148,7 +162,26 @@ export class StreamStore {
     return streams.sort((a, b) => a.spec.createdAtMs - b.spec.createdAtMs);
   }
 
-  /** The owner's report; written only while the stream's record exists. */
+  /**
+   * The owner's report, written only while this replica holds the stream's lease: a session that lost its
+   * lease (or was replaced by a new stream with the same id) cannot overwrite its successor's status.
+   * True when written.
+   */
+  async writeOwnStatus(streamId: string, status: StreamStatus, leaseKey: string): Promise<boolean> {
+    const written = await this.#run('status', () =>
+      this.redis.eval(
+        WRITE_STATUS_IF_HOLDER,
+        2,
+        this.streamKey(streamId),
+        leaseKey,
+        status.ownerReplicaId,
+        JSON.stringify(status),
+      ),
+    );
+    return written === 1;
+  }
+
+  /** A status written by no owner (a stream nobody runs); only while the stream's record exists. */
   async writeStatus(streamId: string, status: StreamStatus): Promise<void> {
     const key = this.streamKey(streamId);
     await this.#run('status', async () => {

@@ -125,7 +125,10 @@ describe('buildFfmpegArgs', () => {
     expect(FORMAT_WHITELIST.srt).toEqual(['mpegts']);
     expect(FORMAT_WHITELIST.file).toEqual(CONTAINER_FORMATS);
     expect(FORMAT_WHITELIST.http).toEqual(CONTAINER_FORMATS);
-    expect(FORMAT_WHITELIST.hls).toEqual([...CONTAINER_FORMATS, 'hls']);
+    // Only what HLS carries: no avi/matroska/ogg in which a segment could nest another playlist (CVE-2017-9993).
+    expect(FORMAT_WHITELIST.hls).toEqual(['hls', 'mpegts', 'mov', 'mp4', 'm4a', 'aac', 'mp3', 'webvtt']);
+    for (const wide of ['avi', 'matroska', 'ogg', 'flv', 'wav'])
+      expect(FORMAT_WHITELIST.hls).not.toContain(wide);
   });
 
   it('passes a file as file:<path> and gives it no rw_timeout', () => {

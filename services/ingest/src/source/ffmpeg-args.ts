@@ -54,7 +54,9 @@ export const PROTOCOL_WHITELIST: Readonly<Record<SourceKind, readonly string[]>>
  */
 export const FORMAT_WHITELIST: Readonly<Record<SourceKind, readonly string[]>> = {
   rtmp: ['flv', 'live_flv'],
-  hls: [...CONTAINER_FORMATS, 'hls'],
+  // Only what HLS carries: a wider list would let a segment smuggle a container with its own nested
+  // playlist (the CVE-2017-9993 shape: an AVI whose GAB2 track is a playlist).
+  hls: ['hls', 'mpegts', 'mov', 'mp4', 'm4a', 'aac', 'mp3', 'webvtt'],
   http: CONTAINER_FORMATS,
   srt: ['mpegts'],
   file: CONTAINER_FORMATS,

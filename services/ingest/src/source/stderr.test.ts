@@ -131,6 +131,15 @@ describe('StderrRing', () => {
       '[tcp @ 0x1] Connection to tcp://127.0.0.1:1 failed',
     );
   });
+
+  it('scrubs the query of every URL it logs: signed HLS segment tokens never reach lastError or events', () => {
+    expect(
+      redactLine(
+        "[hls @ 0x1] Opening 'https://cdn.example.com/live/seg42.ts?token=abc&exp=99' for reading",
+        undefined,
+      ),
+    ).toBe("[hls @ 0x1] Opening 'https://cdn.example.com/live/seg42.ts?***' for reading");
+  });
 });
 
 describe('FrameMetaParser', () => {

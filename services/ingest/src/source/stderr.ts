@@ -43,7 +43,10 @@ export class StderrRing {
 export function redactLine(line: string, secret: string | undefined): string {
   let out = line.length > STDERR_MAX_LINE_CHARS ? `${line.slice(0, STDERR_MAX_LINE_CHARS)}…` : line;
   if (secret && secret.length >= 4) out = out.split(secret).join('<input>');
-  return out.replace(/\b([a-z][a-z0-9+.-]*:\/\/)[^/\s@'"]+@/gi, '$1***@');
+  // Userinfo anywhere, and query strings of every URL ffmpeg logs (HLS segments carry signed tokens).
+  return out
+    .replace(/\b([a-z][a-z0-9+.-]*:\/\/)[^/\s@'"]+@/gi, '$1***@')
+    .replace(/\b([a-z][a-z0-9+.-]*:\/\/[^\s'"?]*)\?[^\s'"]*/gi, '$1?***');
 }
 
 interface Rule {

@@ -70,7 +70,14 @@ export class PublishLane<Desc extends DescMessage> {
 
   /** Stops after the send in flight; waits up to `timeoutMs` for the queue to flush first. */
   async close(timeoutMs: number): Promise<number> {
-    await Promise.race([this.flushed(), sleep(timeoutMs)]);
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      this.flushed(),
+      new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, timeoutMs);
+      }),
+    ]);
+    clearTimeout(timer);
     this.#closed = true;
     const dropped = this.#queue.splice(this.#sending);
     if (dropped.length > 0) this.#options.onDropped?.(dropped, 'closed');

@@ -159,6 +159,7 @@ describe('StreamRunner', () => {
     expect(gaps[0]?.reason).toBe(GapReason.BACKPRESSURE);
     expect(gaps[0]?.modality).toBe(Modality.VIDEO);
     expect([Number(gaps[0]?.firstSeq), Number(gaps[0]?.lastSeq)]).toEqual([4, 8]);
+    expect((gaps[0] as { hasSeqRange?: boolean }).hasSeqRange).toBe(true);
     const states = events
       .filter((e) => e.kind.case === 'stateChange')
       .map((e) => StreamState[e.kind.value.state ?? 0]);
@@ -197,6 +198,7 @@ describe('StreamRunner', () => {
     expect(states).toEqual(['RUNNING', 'RECONNECTING', 'RUNNING', 'FAILED']);
     const gap = events.find((e) => e.kind.case === 'gap')?.kind.value;
     expect(gap?.reason).toBe(GapReason.RECONNECT);
+    expect((gap as { hasSeqRange?: boolean }).hasSeqRange).toBe(false); // nothing sampled was lost: media time only
     // Media time went on across the reconnect: the second run's first frame is after the first run's.
     const pts = b.sent('live.frames.v1').map((m) => Number(m.ptsMs));
     expect(pts[1]).toBeGreaterThan(pts[0] ?? 0);

@@ -34,11 +34,13 @@ const PERMANENT = new Set([
   'too_large',
   'no_video_stream',
   'spawn_failed',
-  'http_4xx',
 ]);
 
 function isPermanent(reason: string, hadSamples: boolean): boolean {
-  if (PERMANENT.has(reason) || /^http_4\d\d$/.test(reason)) return true;
+  if (PERMANENT.has(reason)) return true;
+  // A 4xx on the first request is a wrong URL; after good media it is an origin restarting (a live HLS
+  // playlist 404s for a moment): worth a reconnect.
+  if (/^http_4(\d\d|xx)$/.test(reason)) return !hadSamples;
   // Garbage from the first byte is a bad source; garbage after good media is a glitch worth a reconnect.
   return reason === 'invalid_data' && !hadSamples;
 }
@@ -79,6 +81,8 @@ export type StopReason = 'requested' | 'lease_lost' | 'shutdown';
 interface OpenGap {
   modality: Modality;
   reason: GapReason;
+  /** Seqs were assigned to the lost records (shedding, unsendable, too large); else only media time is known. */
+  hasSeqRange: boolean;
   firstSeq: number;
   lastSeq: number;
   startMs: number;
@@ -88,16 +92,19 @@ interface OpenGap {
 
 const sleep = (ms: number, signal: AbortSignal) =>
   new Promise<void>((resolve) => {
-    const timer = setTimeout(resolve, ms);
-    signal.addEventListener(
-      'abort',
-      () => {
-        clearTimeout(timer);
-        resolve();
-      },
-      { once: true },
-    );
+    const onAbort = () => {
+      clearTimeout(timer);
+      resolve();
+    };
+    const timer = setTimeout(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal.addEventListener('abort', onAbort, { once: true });
   });
+
+/** A run that delivered media for at least this long counts as healthy: the reconnect budget starts over. */
+const HEALTHY_RUN_MS = 30_000;
 
 /**
  * One stream on this replica, for one session (a session epoch): runs ffmpeg through the source adapter,
@@ -181,7 +188,15 @@ export class StreamRunner {
         ),
     });
     // Events are few and must not be shed: a generous bound, and an error log if it is ever hit.
-    this.#events = new PublishLane({ ...common, maxQueued: 10_000, topic: this.#topics.streamEvents });
+    this.#events = new PublishLane({
+      ...common,
+      maxQueued: 10_000,
+      topic: this.#topics.streamEvents,
+      onDropped: (items) => {
+        metrics.samplesShed.inc({ kind: 'event', reason: 'publish_failed' }, items.length);
+        this.#logger.error({ count: items.length }, 'stream events not acknowledged when the stream stopped');
+      },
+    });
   }
 
   get streamId(): string {
@@ -220,27 +235,50 @@ export class StreamRunner {
     const statusTimer = setInterval(() => this.#writeStatus(), this.#settings.statusIntervalMs);
     try {
       if (takeoverFrom) {
-        this.#emitGap({
-          modality: Modality.VIDEO,
-          reason: GapReason.TAKEOVER,
-          firstSeq: 0,
-          lastSeq: 0,
-          startMs: 0,
-          endMs: 0,
-          detail: `took over from replica ${takeoverFrom.replicaId} (session ${takeoverFrom.sessionEpoch}) after its lease expired`,
-        });
+        // The previous session's clock is not ours: what it lost after its last record is unknown in our
+        // media time, so the record names the session it ends instead.
+        for (const modality of [Modality.VIDEO, Modality.AUDIO]) {
+          this.#emitGap({
+            modality,
+            reason: GapReason.TAKEOVER,
+            hasSeqRange: false,
+            firstSeq: 0,
+            lastSeq: 0,
+            startMs: 0,
+            endMs: 0,
+            detail: `took over from replica ${takeoverFrom.replicaId} (session ${takeoverFrom.sessionEpoch}), which went away without ending it`,
+          });
+        }
       }
       let attempt = 0;
       for (;;) {
         let validated: ValidatedSource;
+        let run: Awaited<ReturnType<StreamRunner['runSourceOnce']>>;
         try {
           validated = await this.#deps.validate(this.#spec.sourceUrl);
+          if (this.#abort.signal.aborted) break;
+          run = await this.runSourceOnce(validated, attempt > 0);
         } catch (error) {
-          this.#finish(StreamState.FAILED, 'invalid_source', LiveLensError.from(error).message);
+          if (this.#abort.signal.aborted) break;
+          const converted = LiveLensError.from(error);
+          // A name that does not resolve now may resolve in a moment; a policy refusal will not change.
+          if (
+            converted.context.rule === 'unresolvable_host' &&
+            attempt < this.#settings.reconnectMaxAttempts
+          ) {
+            attempt += 1;
+            this.#lastError = `dns_failed: ${converted.message}`;
+            this.#setState(StreamState.RECONNECTING, 'dns_failed', converted.message, attempt);
+            await sleep(this.#settings.reconnectBaseMs * 2 ** (attempt - 1), this.#abort.signal);
+            continue;
+          }
+          this.#finish(
+            StreamState.FAILED,
+            String(converted.context.rule ?? 'invalid_source'),
+            converted.message,
+          );
           return;
         }
-        if (this.#abort.signal.aborted) break;
-        const run = await this.#runSourceOnce(validated, attempt > 0);
         if (this.#abort.signal.aborted) break;
         const { exit, hadSamples } = run;
         const reason = run.stalled ? 'stall' : exit.kind === 'failed' ? exit.reason : exit.kind;
@@ -259,7 +297,7 @@ export class StreamRunner {
           this.#finish(StreamState.FAILED, exit.reason, detail);
           return;
         }
-        attempt = hadSamples ? 1 : attempt + 1;
+        attempt = hadSamples && run.healthyForMs >= HEALTHY_RUN_MS ? 1 : attempt + 1;
         this.#lastError = detail ? `${reason}: ${detail}` : reason;
         if (attempt > this.#settings.reconnectMaxAttempts) {
           this.#finish(
@@ -292,11 +330,11 @@ export class StreamRunner {
     }
   }
 
-  /** One ffmpeg process from start to exit, with the stall watchdog. */
-  #runSourceOnce(
+  /** One ffmpeg process from start to exit, with the stall watchdog. (Not for callers outside the class.) */
+  private runSourceOnce(
     validated: ValidatedSource,
     resuming: boolean,
-  ): Promise<{ exit: SourceExit; hadSamples: boolean; stalled: boolean }> {
+  ): Promise<{ exit: SourceExit; hadSamples: boolean; stalled: boolean; healthyForMs: number }> {
     const { options } = this.#spec;
     const spec: SourceSpec = {
       kind: validated.kind,
@@ -313,10 +351,15 @@ export class StreamRunner {
     };
     let hadSamples = false;
     let stalled = false;
-    let lastActivity = Date.now();
+    const startedAt = Date.now();
+    let firstSampleAt = 0;
+    let lastFrameAt = startedAt;
+    // A stall is no video for the stall timeout, or for three frame intervals at a low frame rate; audio
+    // flowing alone does not keep a stream alive (frames are what the analyzers need).
+    const stallMs = Math.max(this.#settings.stallTimeoutMs, 3_000 / spec.frameRateFps);
     const onSample = () => {
-      lastActivity = Date.now();
       if (hadSamples) return;
+      firstSampleAt = Date.now();
       hadSamples = true;
       if (resuming) {
         // Media time goes on as wall time did: the gap is exactly the time nothing arrived.
@@ -328,6 +371,7 @@ export class StreamRunner {
           this.#emitGap({
             modality,
             reason,
+            hasSeqRange: false,
             firstSeq: 0,
             lastSeq: 0,
             startMs: this.#lastMediaEndMs,
@@ -341,53 +385,63 @@ export class StreamRunner {
     return new Promise((resolve) => {
       const watchdog = setInterval(
         () => {
-          if (Date.now() - lastActivity > this.#settings.stallTimeoutMs && !stalled) {
+          if (Date.now() - lastFrameAt > stallMs && !stalled) {
             stalled = true;
-            this.#logger.warn(
-              { stallTimeoutMs: this.#settings.stallTimeoutMs },
-              'source stalled: restarting ffmpeg',
-            );
+            this.#logger.warn({ stallMs }, 'source stalled: restarting ffmpeg');
             void this.#source?.stop();
           }
         },
-        Math.min(1_000, this.#settings.stallTimeoutMs / 2),
+        Math.min(1_000, stallMs / 2),
       );
-      this.#source = this.#deps.startSource(
-        spec,
-        {
-          onFrame: (frame) => {
-            onSample();
-            this.#onFrame(frame);
+      const finish = (exit: SourceExit) => {
+        clearInterval(watchdog);
+        this.#source = undefined;
+        resolve({ exit, hadSamples, stalled, healthyForMs: hadSamples ? Date.now() - firstSampleAt : 0 });
+      };
+      try {
+        this.#source = this.#deps.startSource(
+          spec,
+          {
+            onFrame: (frame) => {
+              lastFrameAt = Date.now();
+              onSample();
+              this.#onFrame(frame);
+            },
+            onAudio: (chunk) => {
+              onSample();
+              this.#onAudio(chunk);
+            },
+            onDropped: (what) => {
+              // A frame that existed but cannot be published: it takes a seq, and the seq is a gap.
+              const seq = this.#frameSeq++;
+              const at = this.#lastFramePtsMs < 0 ? 0 : this.#lastFramePtsMs;
+              this.#deps.metrics.samplesShed.inc({ kind: 'frame', reason: what.kind });
+              this.#extendGap(
+                Modality.VIDEO,
+                GapReason.CORRUPT_MEDIA,
+                seq,
+                at,
+                at,
+                what.kind === 'frame_too_large'
+                  ? `frame of ${what.bytes} bytes over the limit`
+                  : 'undecodable JPEG from ffmpeg',
+              );
+              this.#flushGap(Modality.VIDEO);
+            },
+            onExit: finish,
           },
-          onAudio: (chunk) => {
-            onSample();
-            this.#onAudio(chunk);
-          },
-          onDropped: (what) => {
-            // A frame that existed but cannot be published: it takes a seq, and the seq is a gap.
-            const seq = this.#frameSeq++;
-            const at = this.#lastFramePtsMs < 0 ? 0 : this.#lastFramePtsMs;
-            this.#deps.metrics.samplesShed.inc({ kind: 'frame', reason: what.kind });
-            this.#extendGap(
-              Modality.VIDEO,
-              GapReason.CORRUPT_MEDIA,
-              seq,
-              at,
-              at,
-              what.kind === 'frame_too_large'
-                ? `frame of ${what.bytes} bytes over the limit`
-                : 'undecodable JPEG from ffmpeg',
-            );
-            this.#flushGap(Modality.VIDEO);
-          },
-          onExit: (exit) => {
-            clearInterval(watchdog);
-            this.#source = undefined;
-            resolve({ exit, hadSamples, stalled });
-          },
-        },
-        this.#logger,
-      );
+          this.#logger,
+        );
+      } catch (error) {
+        // A spec ffmpeg refuses (or no ffmpeg at all): a failure of this run, never a crash of the runner.
+        finish({
+          kind: 'failed',
+          reason: 'spawn_failed',
+          detail: LiveLensError.from(error).message,
+          exitCode: null,
+          signal: null,
+        });
+      }
     });
   }
 
@@ -413,7 +467,9 @@ export class StreamRunner {
     });
     if (this.#frames.offer({ message, capturedAtMs: frame.receivedAtMs })) {
       this.#flushGap(Modality.VIDEO);
-      if (this.#state === StreamState.DEGRADED) this.#setState(StreamState.RUNNING, 'recovered', '', 0);
+      if (this.#state === StreamState.DEGRADED && this.#gaps.size === 0) {
+        this.#setState(StreamState.RUNNING, 'recovered', '', 0);
+      }
     } else {
       this.#shed(Modality.VIDEO, seq, ptsMs, ptsMs);
     }
@@ -439,6 +495,9 @@ export class StreamRunner {
     });
     if (this.#audio.offer({ message, capturedAtMs: chunk.receivedAtMs })) {
       this.#flushGap(Modality.AUDIO);
+      if (this.#state === StreamState.DEGRADED && this.#gaps.size === 0) {
+        this.#setState(StreamState.RUNNING, 'recovered', '', 0);
+      }
     } else {
       this.#shed(Modality.AUDIO, seq, startMs, startMs + chunk.durationMs);
     }
@@ -469,15 +528,24 @@ export class StreamRunner {
       { kind: modality === Modality.AUDIO ? 'audio' : 'frame', reason: 'publish_failed' },
       seqs.length,
     );
-    this.#emitGap({
-      modality,
-      reason: GapReason.PUBLISH_FAILED,
-      firstSeq: Math.min(...seqs),
-      lastSeq: Math.max(...seqs),
-      startMs: 0,
-      endMs: 0,
-      detail: `${seqs.length} records not acknowledged when the stream stopped`,
-    });
+    // One record per contiguous run: shed seqs may sit between queued ones, and are already recorded.
+    const sorted = [...seqs].sort((a, b) => a - b);
+    let first = sorted[0] ?? 0;
+    for (let i = 1; i <= sorted.length; i += 1) {
+      const seq = sorted[i];
+      if (seq !== undefined && seq === (sorted[i - 1] ?? 0) + 1) continue;
+      this.#emitGap({
+        modality,
+        reason: GapReason.PUBLISH_FAILED,
+        hasSeqRange: true,
+        firstSeq: first,
+        lastSeq: sorted[i - 1] ?? first,
+        startMs: 0,
+        endMs: 0,
+        detail: 'records not acknowledged by the broker when the stream stopped',
+      });
+      first = seq ?? first;
+    }
   }
 
   #extendGap(
@@ -495,7 +563,16 @@ export class StreamRunner {
       return;
     }
     if (open) this.#flushGap(modality);
-    this.#gaps.set(modality, { modality, reason, firstSeq: seq, lastSeq: seq, startMs, endMs, detail });
+    this.#gaps.set(modality, {
+      modality,
+      reason,
+      hasSeqRange: true,
+      firstSeq: seq,
+      lastSeq: seq,
+      startMs,
+      endMs,
+      detail,
+    });
   }
 
   #flushGap(modality: Modality): void {
@@ -521,6 +598,7 @@ export class StreamRunner {
         reason: gap.reason,
         firstSeq: BigInt(gap.firstSeq),
         lastSeq: BigInt(gap.lastSeq),
+        hasSeqRange: gap.hasSeqRange,
         mediaRange: { startMs: BigInt(Math.round(gap.startMs)), endMs: BigInt(Math.round(gap.endMs)) },
         detail: gap.detail,
       },

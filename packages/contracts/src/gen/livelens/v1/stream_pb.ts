@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file livelens/v1/stream.proto.
  */
 export const file_livelens_v1_stream: GenFile = /*@__PURE__*/
-  fileDesc("ChhsaXZlbGVucy92MS9zdHJlYW0ucHJvdG8SC2xpdmVsZW5zLnYxIm0KEVN0cmVhbVN0YXRlQ2hhbmdlEicKBXN0YXRlGAEgASgOMhgubGl2ZWxlbnMudjEuU3RyZWFtU3RhdGUSDgoGcmVhc29uGAIgASgJEg4KBmRldGFpbBgDIAEoCRIPCgdhdHRlbXB0GAQgASgNIr4BCglHYXBSZWNvcmQSJwoIbW9kYWxpdHkYASABKA4yFS5saXZlbGVucy52MS5Nb2RhbGl0eRImCgZyZWFzb24YAiABKA4yFi5saXZlbGVucy52MS5HYXBSZWFzb24SEQoJZmlyc3Rfc2VxGAMgASgEEhAKCGxhc3Rfc2VxGAQgASgEEisKC21lZGlhX3JhbmdlGAUgASgLMhYubGl2ZWxlbnMudjEuVGltZVJhbmdlEg4KBmRldGFpbBgGIAEoCSLmAgoLU3RyZWFtRXZlbnQSEQoJc3RyZWFtX2lkGAEgASgJEhUKDXNlc3Npb25fZXBvY2gYAiABKAkSCwoDc2VxGAMgASgEEhAKCGV2ZW50X2lkGAQgASgJEhoKEmV2ZW50X3RpbWVfdW5peF9tcxgFIAEoAxISCgpzb3VyY2VfdXJsGAYgASgJEhIKCnJlcGxpY2FfaWQYByABKAkSNAoGbGFiZWxzGAggAygLMiQubGl2ZWxlbnMudjEuU3RyZWFtRXZlbnQuTGFiZWxzRW50cnkSNgoMc3RhdGVfY2hhbmdlGAogASgLMh4ubGl2ZWxlbnMudjEuU3RyZWFtU3RhdGVDaGFuZ2VIABIlCgNnYXAYCyABKAsyFi5saXZlbGVucy52MS5HYXBSZWNvcmRIABotCgtMYWJlbHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBQgYKBGtpbmQqywEKC1N0cmVhbVN0YXRlEhwKGFNUUkVBTV9TVEFURV9VTlNQRUNJRklFRBAAEhkKFVNUUkVBTV9TVEFURV9TVEFSVElORxABEhgKFFNUUkVBTV9TVEFURV9SVU5OSU5HEAISHQoZU1RSRUFNX1NUQVRFX1JFQ09OTkVDVElORxADEhkKFVNUUkVBTV9TVEFURV9ERUdSQURFRBAEEhYKElNUUkVBTV9TVEFURV9FTkRFRBAFEhcKE1NUUkVBTV9TVEFURV9GQUlMRUQQBirKAQoJR2FwUmVhc29uEhoKFkdBUF9SRUFTT05fVU5TUEVDSUZJRUQQABIUChBHQVBfUkVBU09OX1NUQUxMEAESGAoUR0FQX1JFQVNPTl9SRUNPTk5FQ1QQAhIbChdHQVBfUkVBU09OX0JBQ0tQUkVTU1VSRRADEh0KGUdBUF9SRUFTT05fUFVCTElTSF9GQUlMRUQQBBIcChhHQVBfUkVBU09OX0NPUlJVUFRfTUVESUEQBRIXChNHQVBfUkVBU09OX1RBS0VPVkVSEAZiBnByb3RvMw", [file_livelens_v1_common]);
+  fileDesc("ChhsaXZlbGVucy92MS9zdHJlYW0ucHJvdG8SC2xpdmVsZW5zLnYxIm0KEVN0cmVhbVN0YXRlQ2hhbmdlEicKBXN0YXRlGAEgASgOMhgubGl2ZWxlbnMudjEuU3RyZWFtU3RhdGUSDgoGcmVhc29uGAIgASgJEg4KBmRldGFpbBgDIAEoCRIPCgdhdHRlbXB0GAQgASgNItUBCglHYXBSZWNvcmQSJwoIbW9kYWxpdHkYASABKA4yFS5saXZlbGVucy52MS5Nb2RhbGl0eRImCgZyZWFzb24YAiABKA4yFi5saXZlbGVucy52MS5HYXBSZWFzb24SEQoJZmlyc3Rfc2VxGAMgASgEEhAKCGxhc3Rfc2VxGAQgASgEEisKC21lZGlhX3JhbmdlGAUgASgLMhYubGl2ZWxlbnMudjEuVGltZVJhbmdlEg4KBmRldGFpbBgGIAEoCRIVCg1oYXNfc2VxX3JhbmdlGAcgASgIIuYCCgtTdHJlYW1FdmVudBIRCglzdHJlYW1faWQYASABKAkSFQoNc2Vzc2lvbl9lcG9jaBgCIAEoCRILCgNzZXEYAyABKAQSEAoIZXZlbnRfaWQYBCABKAkSGgoSZXZlbnRfdGltZV91bml4X21zGAUgASgDEhIKCnNvdXJjZV91cmwYBiABKAkSEgoKcmVwbGljYV9pZBgHIAEoCRI0CgZsYWJlbHMYCCADKAsyJC5saXZlbGVucy52MS5TdHJlYW1FdmVudC5MYWJlbHNFbnRyeRI2CgxzdGF0ZV9jaGFuZ2UYCiABKAsyHi5saXZlbGVucy52MS5TdHJlYW1TdGF0ZUNoYW5nZUgAEiUKA2dhcBgLIAEoCzIWLmxpdmVsZW5zLnYxLkdhcFJlY29yZEgAGi0KC0xhYmVsc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAFCBgoEa2luZCrLAQoLU3RyZWFtU3RhdGUSHAoYU1RSRUFNX1NUQVRFX1VOU1BFQ0lGSUVEEAASGQoVU1RSRUFNX1NUQVRFX1NUQVJUSU5HEAESGAoUU1RSRUFNX1NUQVRFX1JVTk5JTkcQAhIdChlTVFJFQU1fU1RBVEVfUkVDT05ORUNUSU5HEAMSGQoVU1RSRUFNX1NUQVRFX0RFR1JBREVEEAQSFgoSU1RSRUFNX1NUQVRFX0VOREVEEAUSFwoTU1RSRUFNX1NUQVRFX0ZBSUxFRBAGKsoBCglHYXBSZWFzb24SGgoWR0FQX1JFQVNPTl9VTlNQRUNJRklFRBAAEhQKEEdBUF9SRUFTT05fU1RBTEwQARIYChRHQVBfUkVBU09OX1JFQ09OTkVDVBACEhsKF0dBUF9SRUFTT05fQkFDS1BSRVNTVVJFEAMSHQoZR0FQX1JFQVNPTl9QVUJMSVNIX0ZBSUxFRBAEEhwKGEdBUF9SRUFTT05fQ09SUlVQVF9NRURJQRAFEhcKE0dBUF9SRUFTT05fVEFLRU9WRVIQBmIGcHJvdG8z", [file_livelens_v1_common]);
 
 /**
  * A change of a stream's lifecycle state.
@@ -71,7 +71,7 @@ export type GapRecord = Message<"livelens.v1.GapRecord"> & {
   reason: GapReason;
 
   /**
-   * Sequence numbers that will never arrive (inclusive), when the loss happened after seq assignment.
+   * Sequence numbers that will never arrive (inclusive), when has_seq_range is set.
    *
    * @generated from field: uint64 first_seq = 3;
    */
@@ -83,7 +83,7 @@ export type GapRecord = Message<"livelens.v1.GapRecord"> & {
   lastSeq: bigint;
 
   /**
-   * Media time range that has no data.
+   * Media time range that has no data (empty when only seqs are known).
    *
    * @generated from field: livelens.v1.TimeRange media_range = 5;
    */
@@ -93,6 +93,15 @@ export type GapRecord = Message<"livelens.v1.GapRecord"> & {
    * @generated from field: string detail = 6;
    */
   detail: string;
+
+  /**
+   * True when first_seq..last_seq name records that were sampled and then lost (shed, unsendable, too
+   * large). False for losses before sampling (a reconnect, a stall, a takeover): no seq was assigned, and
+   * only media_range says what is missing.
+   *
+   * @generated from field: bool has_seq_range = 7;
+   */
+  hasSeqRange: boolean;
 };
 
 /**
