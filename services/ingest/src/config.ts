@@ -85,6 +85,12 @@ export const ingestConfigFields = {
     'Largest decoded picture (width*height) ffmpeg accepts: the decompression-bomb guard.',
     String(3840 * 2160),
   ),
+  ffmpegPath: field(
+    'INGEST_FFMPEG_PATH',
+    z.string(),
+    'The ffmpeg to run. Empty = bin/ffmpeg-pdeathsig (ffmpeg killed with ingest, via setpriv) when setpriv exists, else ffmpeg on PATH.',
+    '',
+  ),
   jpegQuality: field('INGEST_JPEG_QUALITY', env.int(2, 31), 'ffmpeg mjpeg -q:v (2 best .. 31 worst).', '5'),
   rwTimeoutMs: field(
     'INGEST_RW_TIMEOUT_MS',

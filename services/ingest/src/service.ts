@@ -1,3 +1,6 @@
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { IngestService, prefixedTopics } from '@livelens/contracts';
 import { createGrpcServer, type Logger, type Publisher, type Redis } from '@livelens/runtime';
 import type { Registry } from 'prom-client';
@@ -11,6 +14,18 @@ import { type UrlPolicy, urlPolicyWithDefaults, validateSourceUrl } from './sour
 import { StreamManager } from './stream-manager.js';
 
 export { type IngestConfig, ingestConfigFields, loadIngestConfig } from './config.js';
+
+/** The bundled wrapper that ties ffmpeg's life to this process (see bin/ffmpeg-pdeathsig). */
+const PDEATHSIG_WRAPPER = fileURLToPath(new URL('../bin/ffmpeg-pdeathsig', import.meta.url));
+
+/** Which ffmpeg to run: the configured one, else the wrapper where setpriv exists, else ffmpeg on PATH. */
+function resolveFfmpegPath(configured: string, logger: Logger): string {
+  if (configured !== '') return configured;
+  const setpriv = spawnSync('setpriv', ['--version'], { stdio: 'ignore' });
+  if (setpriv.status === 0 && existsSync(PDEATHSIG_WRAPPER)) return PDEATHSIG_WRAPPER;
+  logger.warn({}, 'setpriv not found: ffmpeg may outlive a killed ingest until its read timeout');
+  return 'ffmpeg';
+}
 
 export interface IngestDeps {
   publisher: Publisher;
@@ -54,6 +69,7 @@ export function createIngestService(deps: IngestDeps, config: IngestConfig): Ing
     ...(deps.resolve ? { resolve: deps.resolve } : {}),
   });
   const validate = (url: string) => validateSourceUrl(url, policy);
+  const ffmpegPath = resolveFfmpegPath(config.ffmpegPath, logger);
   const manager = new StreamManager(
     {
       store,
@@ -63,7 +79,7 @@ export function createIngestService(deps: IngestDeps, config: IngestConfig): Ing
       metrics,
       subscriber: deps.subscriber,
       validate,
-      startSource: startFfmpegSource,
+      startSource: (spec, events, log) => startFfmpegSource(spec, events, log, { ffmpegPath }),
       topics: prefixedTopics(config.kafkaTopicPrefix),
     },
     config,

@@ -393,6 +393,66 @@ const source = startFfmpegSource(JSON.parse(process.argv[3]), {
   });
 });
 
+describe('with the pdeathsig wrapper (bin/ffmpeg-pdeathsig)', () => {
+  // A silent source: ffmpeg writes nothing, so EPIPE can never tell it that its parent died. Only the
+  // kernel's parent-death signal can; without it ffmpeg would wait for its (here 60 s) read timeout.
+  const CHILD = `
+const { startFfmpegSource } = await import(process.argv[2]);
+const log = { child: () => log, info() {}, warn() {}, error() {}, debug() {} };
+const source = startFfmpegSource(JSON.parse(process.argv[3]), {
+  onFrame() {}, onAudio() {}, onDropped() {}, onExit() {},
+}, log, { tempDir: process.argv[4], ffmpegPath: process.argv[5] });
+const timer = setInterval(() => {
+  if (source.pid) { clearInterval(timer); process.stdout.write(JSON.stringify({ pid: source.pid }) + '\\n'); }
+}, 20);
+`;
+
+  it('kills ffmpeg at once when the Node process is SIGKILLed, even while ffmpeg writes nothing', async () => {
+    const { createServer } = await import('node:net');
+    const sockets: import('node:net').Socket[] = [];
+    const silent = createServer((socket) => sockets.push(socket)); // accepts, never answers
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const port = (silent.address() as import('node:net').AddressInfo).port;
+    const script = join(dir, 'pdeathsig-child.mjs');
+    await writeFile(script, CHILD);
+    const adapter = pathToFileURL(fileURLToPath(new URL('./ffmpeg-source.ts', import.meta.url))).href;
+    const wrapper = fileURLToPath(new URL('../../bin/ffmpeg-pdeathsig', import.meta.url));
+    const spec = fileSpec(`http://127.0.0.1:${port}/live.mp4`, { kind: 'http', rwTimeoutMs: 60_000 });
+    const child: ChildProcess = spawn(
+      process.execPath,
+      ['--import', 'tsx', script, adapter, JSON.stringify(spec), dir, wrapper],
+      {
+        stdio: ['ignore', 'pipe', 'inherit'],
+        cwd: fileURLToPath(new URL('../..', import.meta.url)),
+      },
+    );
+    try {
+      const pid = await new Promise<number>((resolve, reject) => {
+        let out = '';
+        child.stdout!.on('data', (data: Buffer) => {
+          out += data.toString();
+          const line = out.split('\n').find((l) => l.includes('"pid"'));
+          if (line) resolve((JSON.parse(line) as { pid: number }).pid);
+        });
+        child.once('exit', (code) => reject(new Error(`child exited early with ${code}: ${out}`)));
+        setTimeout(() => reject(new Error('no pid from the child in 20 s')), 20_000).unref();
+      });
+      // ffmpeg (not a shell or setpriv: the wrapper execs) is running and connected to the silent origin.
+      await waitUntil('ffmpeg to connect', () => sockets.length > 0, 10_000);
+      expect(readFileSync(`/proc/${pid}/comm`, 'utf8').trim()).toBe('ffmpeg');
+      child.kill('SIGKILL');
+      const tookMs = await waitUntil('the orphaned ffmpeg to exit', () => !processAlive(pid), 3_000);
+      console.info(
+        `silent source: ffmpeg gone ${tookMs} ms after its parent was SIGKILLed (read timeout 60 s)`,
+      );
+    } finally {
+      if (child.exitCode === null) child.kill('SIGKILL');
+      for (const socket of sockets) socket.destroy();
+      silent.close();
+    }
+  });
+});
+
 describe('when ffmpeg cannot be started', () => {
   // In a child process: fluent-ffmpeg keeps the ffmpeg path process-wide.
   const CHILD = `
