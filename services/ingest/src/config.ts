@@ -135,6 +135,12 @@ export const ingestConfigFields = {
     'Records per stream and topic waiting for the broker; past it new samples are shed (gap records).',
     '64',
   ),
+  publishQueueMaxBytes: field(
+    'INGEST_PUBLISH_QUEUE_MAX_BYTES',
+    env.int(1024 * 1024, 1024 * 1024 * 1024),
+    'Bytes of frames per stream waiting for the broker; past it new frames are shed (gap records).',
+    String(16 * 1024 * 1024),
+  ),
   redisKeyPrefix: field(
     'INGEST_REDIS_KEY_PREFIX',
     env.string().regex(/^[A-Za-z0-9:{}._-]+$/, 'expected [A-Za-z0-9:{}._-]+'),

@@ -163,6 +163,7 @@ export class StreamManager {
         reconnectBaseMs: this.#config.reconnectBaseMs,
         reconnectMaxMs: this.#config.reconnectMaxMs,
         publishQueueMax: this.#config.publishQueueMax,
+        publishQueueMaxBytes: this.#config.publishQueueMaxBytes,
         maxFrameBytes: this.#config.maxFrameBytes,
         maxPixels: this.#config.maxPixels,
         jpegQuality: this.#config.jpegQuality,

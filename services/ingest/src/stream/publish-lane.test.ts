@@ -67,6 +67,26 @@ describe('PublishLane', () => {
     expect(fake.sent).toEqual([[0], [1, 2, 3], [4]]);
   });
 
+  it('bounds the bytes waiting too, always letting one item in', async () => {
+    const fake = fakePublisher();
+    const lane = new PublishLane({
+      topic: topics.frames,
+      publisher: fake.publisher,
+      logger,
+      maxQueued: 100,
+      maxQueuedBytes: 250,
+      sizeOf: () => 100,
+    });
+    fake.block();
+    const accepted = Array.from({ length: 4 }, (_, i) => lane.offer({ message: frame(i), capturedAtMs: 0 }));
+    expect(accepted).toEqual([true, true, false, false]); // 200 bytes queued; a third would make 300
+    fake.unblock();
+    await lane.flushed();
+    expect(lane.offer({ message: frame(9), capturedAtMs: 0 })).toBe(true); // bytes were given back
+    await lane.flushed();
+    expect(fake.sent.flat()).toEqual([0, 1, 9]);
+  });
+
   it('retries a retriable failure until the broker takes the batch, reporting each error', async () => {
     const fake = fakePublisher();
     const errors: string[] = [];

@@ -15,6 +15,10 @@ export interface LaneOptions<Desc extends DescMessage> {
   logger: Logger;
   /** Items waiting at most; `offer` refuses past it (the caller sheds and records a gap). */
   maxQueued: number;
+  /** Bytes waiting at most (by `sizeOf`); `offer` refuses past it too. @default unbounded */
+  maxQueuedBytes?: number;
+  /** The size of an item for `maxQueuedBytes`. @default 0 */
+  sizeOf?: (item: LaneItem<Desc>) => number;
   /** Items per send. @default 16 */
   maxBatch?: number;
   /** Called after each acknowledged batch. */
@@ -35,16 +39,18 @@ const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve,
  */
 export class PublishLane<Desc extends DescMessage> {
   readonly #queue: LaneItem<Desc>[] = [];
+  #queuedBytes = 0;
   readonly #options: Required<Omit<LaneOptions<Desc>, 'onPublished' | 'onError' | 'onDropped'>> &
     Pick<LaneOptions<Desc>, 'onPublished' | 'onError' | 'onDropped'>;
   #running: Promise<void> | undefined;
+  #draining = false;
   #closed = false;
   /** Items at the head of the queue that are in the send in flight (never reported as dropped). */
   #sending = 0;
   #idle: (() => void)[] = [];
 
   constructor(options: LaneOptions<Desc>) {
-    this.#options = { maxBatch: 16, ...options };
+    this.#options = { maxBatch: 16, maxQueuedBytes: Number.POSITIVE_INFINITY, sizeOf: () => 0, ...options };
   }
 
   get size(): number {
@@ -54,10 +60,17 @@ export class PublishLane<Desc extends DescMessage> {
   /** Queues an item; false (nothing queued) when the lane is full or closed. */
   offer(item: LaneItem<Desc>): boolean {
     if (this.#closed || this.#queue.length >= this.#options.maxQueued) return false;
+    const size = this.#options.sizeOf(item);
+    // One item is always let in, however large: the byte bound must not starve a lane for good.
+    if (this.#queue.length > 0 && this.#queuedBytes + size > this.#options.maxQueuedBytes) return false;
+    this.#queuedBytes += size;
     this.#queue.push(item);
-    this.#running ??= this.#drain().finally(() => {
-      this.#running = undefined;
-    });
+    // A flag, not `#running ??=`: the previous drain's promise settles a tick after its loop ends, and an
+    // offer in that tick must start a new drain (pinned by "bounds the bytes waiting too").
+    if (!this.#draining) {
+      this.#draining = true;
+      this.#running = this.#drain();
+    }
     return true;
   }
 
@@ -79,10 +92,17 @@ export class PublishLane<Desc extends DescMessage> {
     ]);
     clearTimeout(timer);
     this.#closed = true;
-    const dropped = this.#queue.splice(this.#sending);
+    const dropped = this.#take(this.#sending, this.#queue.length);
     if (dropped.length > 0) this.#options.onDropped?.(dropped, 'closed');
     await this.#running;
     return dropped.length;
+  }
+
+  /** Removes items [start, start+count) from the queue, keeping the byte count right. */
+  #take(start: number, count: number): LaneItem<Desc>[] {
+    const removed = this.#queue.splice(start, count);
+    for (const item of removed) this.#queuedBytes -= this.#options.sizeOf(item);
+    return removed;
   }
 
   async #drain(): Promise<void> {
@@ -95,7 +115,7 @@ export class PublishLane<Desc extends DescMessage> {
           this.#options.topic,
           batch.map((item) => ({ message: item.message })),
         );
-        this.#queue.splice(0, batch.length);
+        this.#take(0, batch.length);
         failures = 0;
         this.#options.onPublished?.(batch, Date.now());
       } catch (error) {
@@ -107,7 +127,7 @@ export class PublishLane<Desc extends DescMessage> {
             { err: converted, topic: this.#options.topic.name },
             'dropping unsendable records',
           );
-          this.#options.onDropped?.(this.#queue.splice(0, batch.length), 'unsendable');
+          this.#options.onDropped?.(this.#take(0, batch.length), 'unsendable');
           continue;
         }
         failures += 1;
@@ -116,8 +136,10 @@ export class PublishLane<Desc extends DescMessage> {
         this.#sending = 0;
       }
     }
+    this.#draining = false;
     // Closed with a failed batch still at the head: it will never be sent.
-    if (this.#closed && this.#queue.length > 0) this.#options.onDropped?.(this.#queue.splice(0), 'closed');
+    if (this.#closed && this.#queue.length > 0)
+      this.#options.onDropped?.(this.#take(0, this.#queue.length), 'closed');
     for (const resolve of this.#idle.splice(0)) resolve();
   }
 }

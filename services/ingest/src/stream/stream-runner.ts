@@ -52,6 +52,8 @@ export interface RunnerSettings {
   reconnectBaseMs: number;
   reconnectMaxMs: number;
   publishQueueMax: number;
+  /** Bytes of frames per stream waiting for the broker. @default 16 MiB */
+  publishQueueMaxBytes?: number;
   maxFrameBytes: number;
   maxPixels: number;
   jpegQuality: number;
@@ -148,7 +150,7 @@ export class StreamRunner {
   constructor(spec: StreamSpec, deps: RunnerDeps, settings: RunnerSettings) {
     this.#spec = spec;
     this.#deps = deps;
-    this.#settings = { statusIntervalMs: 2_000, ...settings };
+    this.#settings = { statusIntervalMs: 2_000, publishQueueMaxBytes: 16 * 1024 * 1024, ...settings };
     this.#topics = deps.topics ?? defaultTopics;
     this.#logger = deps.logger.child({ streamId: spec.streamId, sessionEpoch: this.sessionEpoch });
     const common = { publisher: deps.publisher, logger: this.#logger, maxQueued: settings.publishQueueMax };
@@ -156,6 +158,8 @@ export class StreamRunner {
     this.#frames = new PublishLane({
       ...common,
       topic: this.#topics.frames,
+      maxQueuedBytes: this.#settings.publishQueueMaxBytes,
+      sizeOf: (item) => item.message.jpeg.length,
       onPublished: (items, ackedAtMs) => {
         this.#framesPublished += items.length;
         for (const item of items) {
@@ -289,7 +293,12 @@ export class StreamRunner {
               ? `no media for ${this.#settings.stallTimeoutMs} ms`
               : '';
         this.#deps.metrics.ffmpegExits.inc({ kind: run.stalled ? 'stalled' : exit.kind, reason });
-        if (exit.kind === 'eof' && validated.kind === 'file') {
+        // The end of a file, of a VOD (or ended live) HLS playlist, or of a progressive HTTP body is the end of
+        // the stream; an RTMP or SRT publisher that stops may come back, so that is a drop.
+        if (
+          exit.kind === 'eof' &&
+          (validated.kind === 'file' || validated.kind === 'hls' || validated.kind === 'http')
+        ) {
           this.#finish(StreamState.ENDED, 'source_eof', '');
           return;
         }
