@@ -15,6 +15,7 @@ export {
   resolveModel,
   sha256File,
 } from './resolve.js';
+export { OpenNsfwClassifier, preprocessOpenNsfw } from './risk/open-nsfw.js';
 export {
   createModelSession,
   type ExecutionProvider,

