@@ -1,3 +1,5 @@
+import { ContractError } from '@livelens/contracts';
+
 /**
  * Error codes of LiveLens. The set is closed and transport-neutral: the gRPC edge maps them to status codes,
  * consumers map them to retry-or-dead-letter, and nothing else needs to know a foreign library's errors.
@@ -60,9 +62,8 @@ export class LiveLensError extends Error {
   ): LiveLensError {
     if (error instanceof LiveLensError) return error;
     const message = error instanceof Error ? error.message : String(error);
-    // Errors from @livelens/contracts carry their own code and are never retriable.
-    const code = (error as { code?: unknown } | null)?.code;
-    if (error instanceof Error && error.name === 'ContractError' && typeof code === 'string') {
+    // A broken contract (@livelens/contracts) is never retriable: the same bytes fail the same way.
+    if (error instanceof ContractError) {
       return new LiveLensError(message, { code: 'invalid_message', cause: error, retriable: false });
     }
     return new LiveLensError(message, { ...fallback, cause: error });
