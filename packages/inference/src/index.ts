@@ -1,4 +1,5 @@
 export { modelError } from './errors.js';
+export { type DecodedImage, decodeImage, MAX_IMAGE_PIXELS, rawImage } from './image.js';
 export {
   DEFAULT_MANIFEST_URL,
   findModel,
@@ -7,6 +8,13 @@ export {
   ModelManifest,
   ModelSource,
 } from './manifest.js';
+export {
+  type OcrBatchResult,
+  PaddleOcr,
+  type PaddleOcrCreateOptions,
+  type PaddleOcrPaths,
+} from './ocr/paddle-ocr.js';
+export { defaultOcrOptions, type OcrLine, type OcrOptions, type Point } from './ocr/types.js';
 export {
   cachedPath,
   defaultCacheDir,

@@ -3,6 +3,7 @@ import { promisify } from 'node:util';
 import { createLogger } from '@livelens/runtime';
 import { generateClip } from '@livelens/test-support/media';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { decodeImage } from '../image.js';
 import { findModel, loadManifest } from '../manifest.js';
 import { defaultCacheDir, resolveModel } from '../resolve.js';
 import { OpenNsfwClassifier, preprocessOpenNsfw } from './open-nsfw.js';
@@ -62,7 +63,7 @@ describe('image risk: open_nsfw', () => {
       audio: false,
     });
     const frames = await framesOf(clip.path, [0.5, 1.5, 2.5, 3.5]);
-    const { scores, ms } = await classifier.classify(frames);
+    const { scores, ms } = await classifier.classify(await Promise.all(frames.map(decodeImage)));
     console.info(
       `[open-nsfw] benign scores ${scores.map((s) => s.toFixed(4)).join(', ')} in ${ms.toFixed(0)} ms (batch 4, ${classifier.provider})`,
     );
@@ -78,14 +79,14 @@ describe('image risk: open_nsfw', () => {
     const red = await sharp({ create: { width: 640, height: 360, channels: 3, background: '#ff0000' } })
       .png()
       .toBuffer();
-    const input = await preprocessOpenNsfw(red);
+    const input = await preprocessOpenNsfw(await decodeImage(red));
     expect(input.length).toBe(224 * 224 * 3);
     expect(Array.from(input.subarray(0, 3))).toEqual([-104, -117, 132]);
     expect(Array.from(input.subarray(input.length - 3))).toEqual([-104, -117, 132]);
   });
 
   it('refuses bytes that are not an image with invalid_argument (a poison frame, for the DLQ)', async () => {
-    await expect(classifier.classify([Buffer.from('\xff\xd8 not really a jpeg')])).rejects.toMatchObject({
+    await expect(decodeImage(Buffer.from('\xff\xd8 not really a jpeg'))).rejects.toMatchObject({
       code: 'invalid_argument',
     });
   });

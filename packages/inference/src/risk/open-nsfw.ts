@@ -1,5 +1,5 @@
 import { LiveLensError, type Logger } from '@livelens/runtime';
-import sharp from 'sharp';
+import { type DecodedImage, rawImage } from '../image.js';
 import { createModelSession, type ExecutionProvider, type ModelSession } from '../session.js';
 
 /** Input side of Yahoo's open_nsfw (Caffe ResNet-50 port): 224x224, BGR, minus the training means, NHWC. */
@@ -12,24 +12,13 @@ const MEAN_BGR = [104, 117, 123] as const;
  * yahoo/open_nsfw classify_nsfw.py): RGB, resize to 256x256 (bilinear, aspect not kept), center crop 224,
  * RGB → BGR, subtract the per-channel means. The reference also re-encodes the crop as JPEG before reading it
  * back; that round trip is skipped here (its effect on the score is within the parity tolerance).
- * Throws `invalid_argument` for bytes that are not a decodable image (a poison frame: dead-lettered).
  */
-export async function preprocessOpenNsfw(image: Uint8Array): Promise<Float32Array> {
-  let rgb: Buffer;
-  try {
-    rgb = await sharp(image, { failOn: 'error' })
-      .removeAlpha()
-      .toColourspace('srgb')
-      .resize(RESIZE, RESIZE, { fit: 'fill', kernel: 'linear' })
-      .extract({ left: (RESIZE - SIZE) / 2, top: (RESIZE - SIZE) / 2, width: SIZE, height: SIZE })
-      .raw()
-      .toBuffer();
-  } catch (cause) {
-    throw new LiveLensError(`undecodable image (${image.length} bytes): ${(cause as Error).message}`, {
-      code: 'invalid_argument',
-      cause,
-    });
-  }
+export async function preprocessOpenNsfw(image: DecodedImage): Promise<Float32Array> {
+  const rgb = await rawImage(image)
+    .resize(RESIZE, RESIZE, { fit: 'fill', kernel: 'linear' })
+    .extract({ left: (RESIZE - SIZE) / 2, top: (RESIZE - SIZE) / 2, width: SIZE, height: SIZE })
+    .raw()
+    .toBuffer();
   const out = new Float32Array(SIZE * SIZE * 3);
   for (let i = 0; i < SIZE * SIZE; i += 1) {
     out[i * 3] = (rgb[i * 3 + 2] ?? 0) - MEAN_BGR[0];
@@ -65,7 +54,7 @@ export class OpenNsfwClassifier {
   }
 
   /** Scores a batch in one inference; the i-th score belongs to the i-th image. */
-  async classify(images: readonly Uint8Array[]): Promise<{ scores: number[]; ms: number }> {
+  async classify(images: readonly DecodedImage[]): Promise<{ scores: number[]; ms: number }> {
     if (images.length === 0) return { scores: [], ms: 0 };
     const inputs = await Promise.all(images.map((image) => preprocessOpenNsfw(image)));
     const batch = new Float32Array(images.length * SIZE * SIZE * 3);

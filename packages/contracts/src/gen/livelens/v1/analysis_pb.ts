@@ -2,8 +2,8 @@
 // @generated from file livelens/v1/analysis.proto (package livelens.v1, syntax proto3)
 /* eslint-disable */
 
-import type { GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2";
-import { fileDesc, messageDesc } from "@bufbuild/protobuf/codegenv2";
+import type { GenEnum, GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2";
+import { enumDesc, fileDesc, messageDesc } from "@bufbuild/protobuf/codegenv2";
 import type { BoundingBox, Point, SourceRef } from "./common_pb.js";
 import { file_livelens_v1_common } from "./common_pb.js";
 import type { Message } from "@bufbuild/protobuf";
@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file livelens/v1/analysis.proto.
  */
 export const file_livelens_v1_analysis: GenFile = /*@__PURE__*/
-  fileDesc("ChpsaXZlbGVucy92MS9hbmFseXNpcy5wcm90bxILbGl2ZWxlbnMudjEifAoKVGV4dFJlZ2lvbhIjCgdwb2x5Z29uGAEgAygLMhIubGl2ZWxlbnMudjEuUG9pbnQSDAoEdGV4dBgCIAEoCRISCgpjb25maWRlbmNlGAMgASgCEhUKDXJlYWRpbmdfb3JkZXIYBCABKA0SEAoIbW9kZWxfaWQYBSABKAkiNgoFTGFiZWwSDAoEbmFtZRgBIAEoCRINCgVzY29yZRgCIAEoAhIQCghtb2RlbF9pZBgDIAEoCSJiCglEZXRlY3Rpb24SDQoFbGFiZWwYASABKAkSDQoFc2NvcmUYAiABKAISJQoDYm94GAMgASgLMhgubGl2ZWxlbnMudjEuQm91bmRpbmdCb3gSEAoIbW9kZWxfaWQYBCABKAkidwoITW9kZWxSdW4SEAoIbW9kZWxfaWQYASABKAkSFQoNbW9kZWxfdmVyc2lvbhgCIAEoCRISCgpsYXRlbmN5X21zGAMgASgCEhoKEmV4ZWN1dGlvbl9wcm92aWRlchgEIAEoCRISCgpiYXRjaF9zaXplGAUgASgNIpgDCg1GcmFtZUFuYWx5c2lzEhEKCXN0cmVhbV9pZBgBIAEoCRIVCg1zZXNzaW9uX2Vwb2NoGAIgASgJEhEKCWZyYW1lX3NlcRgDIAEoBBIQCghmcmFtZV9pZBgEIAEoCRIOCgZwdHNfbXMYBSABKAMSHAoUY2FwdHVyZV90aW1lX3VuaXhfbXMYBiABKAMSDQoFd2lkdGgYByABKA0SDgoGaGVpZ2h0GAggASgNEi0KDHRleHRfcmVnaW9ucxgJIAMoCzIXLmxpdmVsZW5zLnYxLlRleHRSZWdpb24SIgoGbGFiZWxzGAogAygLMhIubGl2ZWxlbnMudjEuTGFiZWwSKgoKZGV0ZWN0aW9ucxgLIAMoCzIWLmxpdmVsZW5zLnYxLkRldGVjdGlvbhIlCgZtb2RlbHMYDCADKAsyFS5saXZlbGVucy52MS5Nb2RlbFJ1bhImCgZzb3VyY2UYDSABKAsyFi5saXZlbGVucy52MS5Tb3VyY2VSZWYSHQoVYW5hbHl6ZWRfdGltZV91bml4X21zGA4gASgDYgZwcm90bzM", [file_livelens_v1_common]);
+  fileDesc("ChpsaXZlbGVucy92MS9hbmFseXNpcy5wcm90bxILbGl2ZWxlbnMudjEifAoKVGV4dFJlZ2lvbhIjCgdwb2x5Z29uGAEgAygLMhIubGl2ZWxlbnMudjEuUG9pbnQSDAoEdGV4dBgCIAEoCRISCgpjb25maWRlbmNlGAMgASgCEhUKDXJlYWRpbmdfb3JkZXIYBCABKA0SEAoIbW9kZWxfaWQYBSABKAkiNgoFTGFiZWwSDAoEbmFtZRgBIAEoCRINCgVzY29yZRgCIAEoAhIQCghtb2RlbF9pZBgDIAEoCSJiCglEZXRlY3Rpb24SDQoFbGFiZWwYASABKAkSDQoFc2NvcmUYAiABKAISJQoDYm94GAMgASgLMhgubGl2ZWxlbnMudjEuQm91bmRpbmdCb3gSEAoIbW9kZWxfaWQYBCABKAkidwoITW9kZWxSdW4SEAoIbW9kZWxfaWQYASABKAkSFQoNbW9kZWxfdmVyc2lvbhgCIAEoCRISCgpsYXRlbmN5X21zGAMgASgCEhoKEmV4ZWN1dGlvbl9wcm92aWRlchgEIAEoCRISCgpiYXRjaF9zaXplGAUgASgNIsUDCg1GcmFtZUFuYWx5c2lzEhEKCXN0cmVhbV9pZBgBIAEoCRIVCg1zZXNzaW9uX2Vwb2NoGAIgASgJEhEKCWZyYW1lX3NlcRgDIAEoBBIQCghmcmFtZV9pZBgEIAEoCRIOCgZwdHNfbXMYBSABKAMSHAoUY2FwdHVyZV90aW1lX3VuaXhfbXMYBiABKAMSDQoFd2lkdGgYByABKA0SDgoGaGVpZ2h0GAggASgNEi0KDHRleHRfcmVnaW9ucxgJIAMoCzIXLmxpdmVsZW5zLnYxLlRleHRSZWdpb24SIgoGbGFiZWxzGAogAygLMhIubGl2ZWxlbnMudjEuTGFiZWwSKgoKZGV0ZWN0aW9ucxgLIAMoCzIWLmxpdmVsZW5zLnYxLkRldGVjdGlvbhIlCgZtb2RlbHMYDCADKAsyFS5saXZlbGVucy52MS5Nb2RlbFJ1bhImCgZzb3VyY2UYDSABKAsyFi5saXZlbGVucy52MS5Tb3VyY2VSZWYSHQoVYW5hbHl6ZWRfdGltZV91bml4X21zGA4gASgDEisKBnN0YXR1cxgPIAEoDjIbLmxpdmVsZW5zLnYxLkFuYWx5c2lzU3RhdHVzKm8KDkFuYWx5c2lzU3RhdHVzEh8KG0FOQUxZU0lTX1NUQVRVU19VTlNQRUNJRklFRBAAEhwKGEFOQUxZU0lTX1NUQVRVU19DT01QTEVURRABEh4KGkFOQUxZU0lTX1NUQVRVU19TSEVEX1NUQUxFEAJiBnByb3RvMw", [file_livelens_v1_common]);
 
 /**
  * A line of text read on screen.
@@ -246,6 +246,11 @@ export type FrameAnalysis = Message<"livelens.v1.FrameAnalysis"> & {
    * @generated from field: int64 analyzed_time_unix_ms = 14;
    */
   analyzedTimeUnixMs: bigint;
+
+  /**
+   * @generated from field: livelens.v1.AnalysisStatus status = 15;
+   */
+  status: AnalysisStatus;
 };
 
 /**
@@ -254,4 +259,38 @@ export type FrameAnalysis = Message<"livelens.v1.FrameAnalysis"> & {
  */
 export const FrameAnalysisSchema: GenMessage<FrameAnalysis> = /*@__PURE__*/
   messageDesc(file_livelens_v1_analysis, 4);
+
+/**
+ * Whether the frame was analysed.
+ *
+ * @generated from enum livelens.v1.AnalysisStatus
+ */
+export enum AnalysisStatus {
+  /**
+   * @generated from enum value: ANALYSIS_STATUS_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Every configured model ran on the frame.
+   *
+   * @generated from enum value: ANALYSIS_STATUS_COMPLETE = 1;
+   */
+  COMPLETE = 1,
+
+  /**
+   * The frame was older than the analyzer's max frame age when its turn came, and was skipped to keep up
+   * with live (load shedding). No model ran: text_regions, labels and models are empty. Consumers treat it
+   * as a gap in visual evidence, not as a frame with nothing on it.
+   *
+   * @generated from enum value: ANALYSIS_STATUS_SHED_STALE = 2;
+   */
+  SHED_STALE = 2,
+}
+
+/**
+ * Describes the enum livelens.v1.AnalysisStatus.
+ */
+export const AnalysisStatusSchema: GenEnum<AnalysisStatus> = /*@__PURE__*/
+  enumDesc(file_livelens_v1_analysis, 0);
 
