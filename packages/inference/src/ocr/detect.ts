@@ -9,6 +9,15 @@ const DET_STD = [0.229, 0.224, 0.225] as const;
 /** Boxes with a shorter side below this (in probability-map pixels) are noise. */
 const MIN_SIZE = 3;
 
+/** Rounds to the nearest integer, halves to even: Python's `round` and NumPy's `np.round`, as the reference. */
+export function roundHalfEven(v: number): number {
+  const floor = Math.floor(v);
+  const diff = v - floor;
+  if (diff > 0.5) return floor + 1;
+  if (diff < 0.5) return floor;
+  return floor % 2 === 0 ? floor : floor + 1;
+}
+
 /**
  * The detector's input size: scaled so the longer side is at most `maxSide` (never up), then each side
  * rounded to the nearest multiple of 32 (the network downsamples by 32), at least 32.
@@ -19,7 +28,7 @@ export function detInputSize(
   maxSide: number,
 ): { width: number; height: number } {
   const ratio = Math.max(width, height) > maxSide ? maxSide / Math.max(width, height) : 1;
-  const round32 = (v: number) => Math.max(32, Math.round(Math.trunc(v * ratio) / 32) * 32);
+  const round32 = (v: number) => Math.max(32, roundHalfEven(Math.trunc(v * ratio) / 32) * 32);
   return { width: round32(width), height: round32(height) };
 }
 
@@ -129,11 +138,11 @@ export function boxesFromProbabilityMap(
     if (shortSide < MIN_SIZE) continue;
     const score = boxScore(map, mapWidth, mapHeight, box);
     if (score < options.boxThreshold) continue;
-    const grown = miniBox(minAreaRect(unclip(fitted, options.unclipRatio).corners));
+    const grown = miniBox(minAreaRect(unclip(box, options.unclipRatio)));
     if (grown.shortSide < MIN_SIZE + 2) continue;
     const scaled = grown.box.map((p) => ({
-      x: clamp(Math.round((p.x / mapWidth) * imageWidth), imageWidth),
-      y: clamp(Math.round((p.y / mapHeight) * imageHeight), imageHeight),
+      x: clamp(roundHalfEven((p.x / mapWidth) * imageWidth), imageWidth),
+      y: clamp(roundHalfEven((p.y / mapHeight) * imageHeight), imageHeight),
     }));
     // The reference then orders the corners clockwise, clips them to the image and drops thin boxes.
     const ordered = orderClockwise(scaled).map((p) => ({

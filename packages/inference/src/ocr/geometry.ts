@@ -104,30 +104,77 @@ export function areaAndPerimeter(polygon: readonly Point[]): { area: number; per
   return { area: Math.abs(twice) / 2, perimeter };
 }
 
+/** Clipper's rounding of offset coordinates: half away from zero. */
+const clipperRound = (v: number) => (v < 0 ? Math.ceil(v - 0.5) : Math.floor(v + 0.5));
+
 /**
- * DB's "unclip": grows the shrunk text kernel back by `area * ratio / perimeter` on every side. The reference
- * offsets the polygon with rounded joins (pyclipper) and takes the minimum-area rectangle of the result; for a
- * rectangle that is exactly the rectangle grown by the offset on each side, which is computed here directly.
+ * DB's "unclip": grows a text kernel back by `area * ratio / perimeter` on every side. The reference does it
+ * with pyclipper (Clipper's polygon offset with round joins, arc tolerance 0.25) on the box's corners
+ * truncated to integers, and the result's points rounded to integers; this follows Clipper's offsetting
+ * step by step so the rectangle fitted next lands on the same pixels. Returns the offset outline.
  */
-export function unclip(rect: RotatedRect, ratio: number): RotatedRect {
-  const { area, perimeter } = areaAndPerimeter(rect.corners);
-  if (perimeter === 0) return rect;
-  const d = (area * ratio) / perimeter;
-  const [a, b, , e] = rect.corners;
-  // Unit vectors along the two sides (from corner 0 to 1, and from corner 0 to 3).
-  const lenU = distance(a, b);
-  const lenV = distance(a, e);
-  const u = lenU > 0 ? { x: (b.x - a.x) / lenU, y: (b.y - a.y) / lenU } : { x: 1, y: 0 };
-  const v = lenV > 0 ? { x: (e.x - a.x) / lenV, y: (e.y - a.y) / lenV } : { x: -u.y, y: u.x };
-  const at = (s: number, t: number): Point => ({
-    x: a.x + s * u.x + t * v.x,
-    y: a.y + s * u.y + t * v.y,
+export function unclip(box: Quad, ratio: number): Point[] {
+  const { area, perimeter } = areaAndPerimeter(box);
+  if (perimeter === 0) return [...box];
+  let delta = (area * ratio) / perimeter;
+  const pts = box.map((p) => ({ x: Math.trunc(p.x), y: Math.trunc(p.y) }));
+  const n = pts.length;
+  const normals = pts.map((p, j) => {
+    const q = pts[(j + 1) % n] as Point;
+    const dx = q.x - p.x;
+    const dy = q.y - p.y;
+    const len = Math.hypot(dx, dy);
+    return len === 0 ? { x: 0, y: 0 } : { x: dy / len, y: -dx / len };
   });
-  return {
-    corners: [at(-d, -d), at(lenU + d, -d), at(lenU + d, lenV + d), at(-d, lenV + d)],
-    width: lenU + 2 * d,
-    height: lenV + 2 * d,
-  };
+  // Clipper offsets outward whatever the winding: flip the sign when the normals point inward.
+  let twice = 0;
+  for (let j = 0; j < n; j += 1) {
+    const a = pts[j] as Point;
+    const b = pts[(j + 1) % n] as Point;
+    twice += a.x * b.y - b.x * a.y;
+  }
+  if (twice < 0) delta = -delta;
+  const absDelta = Math.abs(delta);
+  let steps = Math.PI / Math.acos(1 - 0.25 / absDelta);
+  if (steps > absDelta * Math.PI) steps = absDelta * Math.PI;
+  let sin = Math.sin((2 * Math.PI) / steps);
+  const cos = Math.cos((2 * Math.PI) / steps);
+  const stepsPerRad = steps / (2 * Math.PI);
+  if (delta < 0) sin = -sin;
+  const out: Point[] = [];
+  const add = (x: number, y: number) => out.push({ x: clipperRound(x), y: clipperRound(y) });
+  for (let j = 0; j < n; j += 1) {
+    const k = (j + n - 1) % n;
+    const p = pts[j] as Point;
+    const nk = normals[k] as Point;
+    const nj = normals[j] as Point;
+    let sinA = nk.x * nj.y - nj.x * nk.y;
+    const cosA = nk.x * nj.x + nk.y * nj.y;
+    if (Math.abs(sinA * delta) < 1) {
+      if (cosA > 0) {
+        add(p.x + nk.x * delta, p.y + nk.y * delta);
+        continue;
+      }
+    } else sinA = Math.min(1, Math.max(-1, sinA));
+    if (sinA * delta < 0) {
+      add(p.x + nk.x * delta, p.y + nk.y * delta);
+      add(p.x, p.y);
+      add(p.x + nj.x * delta, p.y + nj.y * delta);
+      continue;
+    }
+    const angle = Math.atan2(sinA, cosA);
+    const arcSteps = Math.max(Math.round(stepsPerRad * Math.abs(angle)), 1);
+    let x = nk.x;
+    let y = nk.y;
+    for (let i = 0; i < arcSteps; i += 1) {
+      add(p.x + x * delta, p.y + y * delta);
+      const x2 = x;
+      x = x * cos - sin * y;
+      y = x2 * sin + y * cos;
+    }
+    add(p.x + nj.x * delta, p.y + nj.y * delta);
+  }
+  return out;
 }
 
 /** True when (x, y) is inside the convex quad or on its border. */
@@ -144,8 +191,9 @@ function insideQuad(quad: Quad, x: number, y: number): boolean {
 }
 
 /**
- * Mean of the probability map inside the box (DB's "fast" score): the reference fills the box, with its
- * corners truncated to integers, over the box's bounding rectangle and averages the map under the mask.
+ * Mean of the probability map inside the box (DB's "fast" score), as the reference computes it: the box's
+ * corners truncated to integers are filled like OpenCV's fillPoly does (the interior plus the edges drawn
+ * as 8-connected lines, so pixels the border passes through count), over the box's bounding rectangle.
  */
 export function boxScore(map: Float32Array, width: number, height: number, box: Quad): number {
   const xs = box.map((p) => p.x);
@@ -156,16 +204,47 @@ export function boxScore(map: Float32Array, width: number, height: number, box: 
   const ymin = clamp(Math.floor(Math.min(...ys)), height - 1);
   const ymax = clamp(Math.ceil(Math.max(...ys)), height - 1);
   const quad = box.map((p) => ({ x: Math.trunc(p.x), y: Math.trunc(p.y) })) as Quad;
+  const maskWidth = xmax - xmin + 1;
+  const mask = new Uint8Array(maskWidth * (ymax - ymin + 1));
+  const mark = (x: number, y: number) => {
+    if (x >= xmin && x <= xmax && y >= ymin && y <= ymax) mask[(y - ymin) * maskWidth + (x - xmin)] = 1;
+  };
+  for (let y = ymin; y <= ymax; y += 1)
+    for (let x = xmin; x <= xmax; x += 1) if (insideQuad(quad, x, y)) mark(x, y);
+  for (let i = 0; i < 4; i += 1) line(quad[i] as Point, quad[(i + 1) % 4] as Point, mark);
   let sum = 0;
   let count = 0;
   for (let y = ymin; y <= ymax; y += 1) {
     for (let x = xmin; x <= xmax; x += 1) {
-      if (!insideQuad(quad, x, y)) continue;
+      if (mask[(y - ymin) * maskWidth + (x - xmin)] === 0) continue;
       sum += map[y * width + x] ?? 0;
       count += 1;
     }
   }
   return count === 0 ? 0 : sum / count;
+}
+
+/** An 8-connected (Bresenham) line between integer points, both ends included. */
+function line(a: Point, b: Point, plot: (x: number, y: number) => void): void {
+  let { x, y } = a;
+  const dx = Math.abs(b.x - x);
+  const dy = -Math.abs(b.y - y);
+  const sx = x < b.x ? 1 : -1;
+  const sy = y < b.y ? 1 : -1;
+  let error = dx + dy;
+  for (;;) {
+    plot(x, y);
+    if (x === b.x && y === b.y) return;
+    const e2 = 2 * error;
+    if (e2 >= dy) {
+      error += dy;
+      x += sx;
+    }
+    if (e2 <= dx) {
+      error += dx;
+      y += sy;
+    }
+  }
 }
 
 /** Orders four points as [top-left, top-right, bottom-right, bottom-left] (RapidOCR's order_points_clockwise). */

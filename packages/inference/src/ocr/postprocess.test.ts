@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { boxesFromProbabilityMap, detInputSize, regions } from './detect.js';
+import { boxesFromProbabilityMap, detInputSize, regions, roundHalfEven } from './detect.js';
 import {
   boxScore,
   minAreaRect,
@@ -28,6 +28,12 @@ describe('detector input size', () => {
     expect(detInputSize(1920, 1080, 960)).toEqual({ width: 960, height: 544 });
     expect(detInputSize(720, 1280, 960)).toEqual({ width: 544, height: 960 });
   });
+  it('rounds halves to even, as the reference (Python round) does', () => {
+    // 960x720 at 960: 720/32 = 22.5 → 22 → 704 (not 736).
+    expect(detInputSize(960, 720, 960)).toEqual({ width: 960, height: 704 });
+    expect(roundHalfEven(2.5)).toBe(2);
+    expect(roundHalfEven(3.5)).toBe(4);
+  });
   it('never scales up, and never goes below 32', () => {
     expect(detInputSize(640, 360, 960)).toEqual({ width: 640, height: 352 });
     expect(detInputSize(20, 10, 960)).toEqual({ width: 32, height: 32 });
@@ -55,17 +61,24 @@ describe('geometry', () => {
     expect(box[0].y).toBe(Math.min(...leftmost.map((p) => p.y)));
   });
 
-  it('unclips a rectangle by area * ratio / perimeter on every side', () => {
-    const rect = minAreaRect([
+  it('unclips a rectangle by area * ratio / perimeter on every side (to the pixel, as Clipper rounds)', () => {
+    const box: Quad = [
       { x: 0, y: 0 },
       { x: 100, y: 0 },
       { x: 100, y: 20 },
       { x: 0, y: 20 },
-    ]);
+    ];
     const d = (100 * 20 * 1.5) / 240;
-    const grown = unclip(rect, 1.5);
-    expect(Math.max(grown.width, grown.height)).toBeCloseTo(100 + 2 * d, 6);
-    expect(Math.min(grown.width, grown.height)).toBeCloseTo(20 + 2 * d, 6);
+    const grown = minAreaRect(unclip(box, 1.5));
+    expect(Math.abs(Math.max(grown.width, grown.height) - (100 + 2 * d))).toBeLessThanOrEqual(1);
+    expect(Math.abs(Math.min(grown.width, grown.height) - (20 + 2 * d))).toBeLessThanOrEqual(1);
+    for (const p of unclip(box, 1.5)) {
+      expect(Number.isInteger(p.x) && Number.isInteger(p.y)).toBe(true);
+      // Round joins: no point is farther than d (+ rounding) from the rectangle.
+      const dx = Math.max(0 - p.x, 0, p.x - 100);
+      const dy = Math.max(0 - p.y, 0, p.y - 20);
+      expect(Math.hypot(dx, dy)).toBeLessThanOrEqual(d + 1);
+    }
   });
 
   it('scores a box by the mean probability inside it', () => {

@@ -79,7 +79,7 @@ function homography(from: readonly Point[], to: readonly Point[]): number[] {
 /**
  * Cuts a text box out of the image and straightens it, like the reference's get_rotate_crop_image: the crop
  * is as wide as the box's longer horizontal side and as tall as its longer vertical side, sampled through the
- * perspective transform (bilinear here; the reference uses bicubic) with edges replicated; a crop at least
+ * perspective transform with bicubic interpolation (OpenCV's, a = -0.75) and edges replicated; a crop at least
  * 1.5 times taller than wide is vertical text and is turned a quarter.
  */
 export function cropQuad(image: DecodedImage, box: Quad): DecodedImage {
@@ -97,34 +97,52 @@ export function cropQuad(image: DecodedImage, box: Quad): DecodedImage {
   );
   const { data: src, width: sw, height: sh } = image;
   const out = Buffer.allocUnsafe(w * h * 3);
+  const wx = new Float64Array(4);
+  const wy = new Float64Array(4);
+  const xs = new Int32Array(4);
+  const ys = new Int32Array(4);
   let o = 0;
   for (let y = 0; y < h; y += 1) {
     for (let x = 0; x < w; x += 1) {
       const d = (m[6] as number) * x + (m[7] as number) * y + 1;
-      let fx = ((m[0] as number) * x + (m[1] as number) * y + (m[2] as number)) / d;
-      let fy = ((m[3] as number) * x + (m[4] as number) * y + (m[5] as number)) / d;
-      fx = Math.min(Math.max(fx, 0), sw - 1);
-      fy = Math.min(Math.max(fy, 0), sh - 1);
+      const fx = ((m[0] as number) * x + (m[1] as number) * y + (m[2] as number)) / d;
+      const fy = ((m[3] as number) * x + (m[4] as number) * y + (m[5] as number)) / d;
       const x0 = Math.floor(fx);
       const y0 = Math.floor(fy);
-      const x1 = Math.min(x0 + 1, sw - 1);
-      const y1 = Math.min(y0 + 1, sh - 1);
-      const wx = fx - x0;
-      const wy = fy - y0;
-      const i00 = (y0 * sw + x0) * 3;
-      const i01 = (y0 * sw + x1) * 3;
-      const i10 = (y1 * sw + x0) * 3;
-      const i11 = (y1 * sw + x1) * 3;
+      cubicWeights(fx - x0, wx);
+      cubicWeights(fy - y0, wy);
+      // BORDER_REPLICATE: taps outside the image read the nearest edge pixel.
+      for (let k = 0; k < 4; k += 1) {
+        xs[k] = Math.min(Math.max(x0 - 1 + k, 0), sw - 1) * 3;
+        ys[k] = Math.min(Math.max(y0 - 1 + k, 0), sh - 1) * sw * 3;
+      }
       for (let c = 0; c < 3; c += 1) {
-        const top = (src[i00 + c] as number) * (1 - wx) + (src[i01 + c] as number) * wx;
-        const bottom = (src[i10 + c] as number) * (1 - wx) + (src[i11 + c] as number) * wx;
-        out[o] = Math.round(top * (1 - wy) + bottom * wy);
+        let sum = 0;
+        for (let j = 0; j < 4; j += 1) {
+          const row = (ys[j] as number) + c;
+          sum +=
+            (wy[j] as number) *
+            ((wx[0] as number) * (src[row + (xs[0] as number)] as number) +
+              (wx[1] as number) * (src[row + (xs[1] as number)] as number) +
+              (wx[2] as number) * (src[row + (xs[2] as number)] as number) +
+              (wx[3] as number) * (src[row + (xs[3] as number)] as number));
+        }
+        out[o] = Math.min(255, Math.max(0, Math.round(sum)));
         o += 1;
       }
     }
   }
   const crop = { data: out, width: w, height: h };
   return h / w >= 1.5 ? rotateCounterClockwise(crop) : crop;
+}
+
+/** OpenCV's bicubic kernel (a = -0.75) at the four taps around a sample `t` (0..1) past the second. */
+function cubicWeights(t: number, out: Float64Array): void {
+  const a = -0.75;
+  out[0] = ((a * (t + 1) - 5 * a) * (t + 1) + 8 * a) * (t + 1) - 4 * a;
+  out[1] = ((a + 2) * t - (a + 3)) * t * t + 1;
+  out[2] = ((a + 2) * (1 - t) - (a + 3)) * (1 - t) * (1 - t) + 1;
+  out[3] = 1 - (out[0] as number) - (out[1] as number) - (out[2] as number);
 }
 
 /** A quarter turn counter-clockwise (numpy's rot90). */

