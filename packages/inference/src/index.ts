@@ -1,3 +1,4 @@
+export { type BatchFunction, type BatchOutcome, MicroBatcher, type MicroBatcherOptions } from './batcher.js';
 export { modelError } from './errors.js';
 export { type DecodedImage, decodeImage, MAX_IMAGE_PIXELS, rawImage } from './image.js';
 export {

@@ -1,12 +1,13 @@
-import { performance } from 'node:perf_hooks';
 import { LiveLensError, type Logger } from '@livelens/runtime';
+import { modelError } from '../errors.js';
 import type { DecodedImage } from '../image.js';
-import { createModelSession, type ExecutionProvider, type ModelSession } from '../session.js';
-import { boxesFromProbabilityMap, DET_MEAN, DET_STD, detResize } from './detect.js';
-import { type Quad, readingOrder } from './geometry.js';
-import { cropQuad, writeNormalizedBgr } from './raster.js';
-import { ctcGreedyDecode, loadCharacters, recBatch } from './recognize.js';
-import { defaultOcrOptions, type OcrLine, type OcrOptions } from './types.js';
+import type { ExecutionProvider } from '../session.js';
+import { WorkerCallError, WorkerRpc } from '../worker-rpc.js';
+import type { OcrWorkerInit, OcrWorkerInitFailure } from './ocr-worker.js';
+import type { OcrBatchResult } from './pipeline.js';
+import { defaultOcrOptions, type OcrOptions } from './types.js';
+
+export type { OcrBatchResult } from './pipeline.js';
 
 export interface PaddleOcrPaths {
   /** PP-OCR text detection model (DB). */
@@ -27,27 +28,16 @@ export interface PaddleOcrCreateOptions {
   modelIds?: { det: string; rec: string };
 }
 
-export interface OcrBatchResult {
-  /** The i-th entry holds the lines read in the i-th image, in reading order. */
-  lines: OcrLine[][];
-  /** Wall time of detection (pre-processing, inference, post-processing) for the whole batch. */
-  detMs: number;
-  /** Wall time of recognition (cropping, inference, decoding) for the whole batch. */
-  recMs: number;
-}
-
 /**
- * PaddleOCR's PP-OCR pipeline with every step outside the networks in TypeScript: DB text detection, crops
- * straightened by perspective, recognition at height 48 in batches of similar aspect ratio, CTC greedy
- * decoding, reading order. It follows the reference (PaddleOCR / RapidOCR) step by step, so the same image
- * gives the same boxes and text (see test/golden and reference/). No angle classifier: live overlays are
- * upright, and vertical crops are turned a quarter like the reference does.
+ * Reads on-screen text with PaddleOCR's PP-OCR models. The whole pipeline (OcrPipeline: pre-processing,
+ * both models, post-processing) runs in one worker thread, so a batch never blocks the caller's event loop;
+ * one batch at a time (callers batch across streams to fill it).
  */
 export class PaddleOcr {
   private constructor(
-    private readonly det: ModelSession,
-    private readonly rec: ModelSession,
-    private readonly characters: readonly string[],
+    private readonly rpc: WorkerRpc,
+    readonly provider: ExecutionProvider,
+    readonly modelIds: { det: string; rec: string },
     readonly options: OcrOptions,
   ) {}
 
@@ -56,131 +46,64 @@ export class PaddleOcr {
     create: PaddleOcrCreateOptions,
     logger: Logger,
   ): Promise<PaddleOcr> {
-    const ids = create.modelIds ?? { det: 'ppocrv4-det', rec: 'ppocrv4-rec' };
-    const session = (path: string, modelId: string) =>
-      createModelSession(
-        path,
-        {
-          modelId,
-          executionProviders: create.executionProviders ?? ['cpu'],
-          intraOpThreads: create.intraOpThreads ?? 1,
-        },
-        logger,
-      );
-    const characters = await loadCharacters(paths.dictPath);
-    const [det, rec] = await Promise.all([session(paths.detPath, ids.det), session(paths.recPath, ids.rec)]);
-    return new PaddleOcr(det, rec, characters, { ...defaultOcrOptions, ...create.options });
-  }
-
-  get provider(): ExecutionProvider {
-    return this.det.provider;
-  }
-
-  get modelIds(): { det: string; rec: string } {
-    return { det: this.det.modelId, rec: this.rec.modelId };
-  }
-
-  /** Reads the text in a batch of images: one detector run per distinct input size, recognition pooled. */
-  async recognize(images: readonly DecodedImage[]): Promise<OcrBatchResult> {
-    const detStart = performance.now();
-    const boxes = await this.detect(images);
-    const recStart = performance.now();
-    const lines = await this.read(images, boxes);
-    const end = performance.now();
-    return { lines, detMs: recStart - detStart, recMs: end - recStart };
-  }
-
-  /** Text boxes per image, in reading order. */
-  async detect(images: readonly DecodedImage[]): Promise<Quad[][]> {
-    const resized = images.map((image) => detResize(image, this.options.detMaxSide));
-    // Images of the same input size share one inference.
-    const groups = new Map<string, number[]>();
-    for (const [i, r] of resized.entries()) {
-      const key = `${r.width}x${r.height}`;
-      groups.set(key, [...(groups.get(key) ?? []), i]);
-    }
-    const out: Quad[][] = images.map(() => []);
-    const inputName = this.det.inputNames[0] ?? 'x';
-    const outputName = this.det.outputNames[0] ?? 'sigmoid_0.tmp_0';
-    for (const members of groups.values()) {
-      const first = resized[members[0] as number] as DecodedImage;
-      const { width, height } = first;
-      const plane = width * height;
-      const data = new Float32Array(members.length * 3 * plane);
-      for (const [k, i] of members.entries())
-        writeNormalizedBgr(resized[i] as DecodedImage, data, k * 3 * plane, width, plane, DET_MEAN, DET_STD);
-      const { outputs } = await this.det.run({
-        [inputName]: { data, dims: [members.length, 3, height, width] },
-      });
-      const map = outputs[outputName];
-      if (!map || map.data.length !== members.length * plane)
-        throw new LiveLensError(`model ${this.det.modelId}: unexpected output shape ${map?.dims.join('x')}`, {
-          code: 'internal',
-        });
-      for (const [k, i] of members.entries()) {
-        const image = images[i] as DecodedImage;
-        const found = boxesFromProbabilityMap(
-          map.data.subarray(k * plane, (k + 1) * plane),
-          width,
-          height,
-          image.width,
-          image.height,
-          this.options,
-        );
-        out[i] = readingOrder(found).map((b) => b.box);
+    const modelIds = create.modelIds ?? { det: 'ppocrv4-det', rec: 'ppocrv4-rec' };
+    const options = { ...defaultOcrOptions, ...create.options };
+    const requested = [...(create.executionProviders ?? ['cpu'])];
+    const rpc = new WorkerRpc('ocr/ocr-worker.js');
+    let ready: Record<'det' | 'rec', { provider: ExecutionProvider; failures: string[] }>;
+    try {
+      ready = await rpc.call('init', {
+        ...paths,
+        modelIds,
+        options,
+        executionProviders: requested,
+        intraOpThreads: create.intraOpThreads ?? 1,
+      } satisfies OcrWorkerInit);
+    } catch (error) {
+      await rpc.terminate();
+      if (error instanceof WorkerCallError && error.code === 'model_load') {
+        const failure = JSON.parse(error.message) as OcrWorkerInitFailure;
+        const id = failure.model === 'dict' ? 'ppocr-keys-v1' : modelIds[failure.model];
+        const path = failure.model === 'dict' ? paths.dictPath : paths[`${failure.model}Path`];
+        throw modelError(id, `cannot load ${path}: ${failure.message}`, { code: 'failed_precondition' });
       }
+      throw error;
     }
-    return out;
+    for (const model of ['det', 'rec'] as const)
+      logger.info(
+        {
+          modelId: modelIds[model],
+          provider: ready[model].provider,
+          requested,
+          fallbacks: ready[model].failures,
+        },
+        'model session ready',
+      );
+    return new PaddleOcr(rpc, ready.det.provider, modelIds, options);
   }
 
-  /** Recognises every box of every image, pooled and sorted by aspect ratio so each batch pads little. */
-  private async read(images: readonly DecodedImage[], boxes: readonly Quad[][]): Promise<OcrLine[][]> {
-    const crops: Array<{ image: number; box: Quad; crop: DecodedImage }> = [];
-    for (const [i, list] of boxes.entries())
-      for (const box of list) crops.push({ image: i, box, crop: cropQuad(images[i] as DecodedImage, box) });
-    const order = crops
-      .map((c, i) => ({ i, ratio: c.crop.width / c.crop.height }))
-      .sort((a, b) => a.ratio - b.ratio)
-      .map((c) => c.i);
-    const decoded = new Array<{ text: string; confidence: number }>(crops.length);
-    const inputName = this.rec.inputNames[0] ?? 'x';
-    const outputName = this.rec.outputNames[0] ?? 'softmax_11.tmp_0';
-    for (let start = 0; start < order.length; start += this.options.recBatchSize) {
-      const members = order.slice(start, start + this.options.recBatchSize);
-      const batch = recBatch(members.map((i) => (crops[i] as (typeof crops)[number]).crop));
-      const { outputs } = await this.rec.run({ [inputName]: batch });
-      const probabilities = outputs[outputName];
-      const [n, steps, classes] = probabilities?.dims ?? [];
-      if (!probabilities || n !== members.length || !steps || !classes)
-        throw new LiveLensError(
-          `model ${this.rec.modelId}: unexpected output shape ${probabilities?.dims.join('x')}`,
-          { code: 'internal' },
-        );
-      if (classes !== this.characters.length)
-        throw new LiveLensError(
-          `model ${this.rec.modelId}: ${classes} classes but the dictionary gives ${this.characters.length}`,
-          { code: 'failed_precondition' },
-        );
-      for (const [k, i] of members.entries())
-        decoded[i] = ctcGreedyDecode(
-          probabilities.data,
-          k * steps * classes,
-          steps,
-          classes,
-          this.characters,
-        );
+  /**
+   * Reads the text in a batch of images (copied to the worker; the caller keeps them): one detector run per
+   * distinct input size, recognition pooled across the batch.
+   */
+  async recognize(images: readonly DecodedImage[]): Promise<OcrBatchResult> {
+    if (images.length === 0) return { lines: [], detMs: 0, recMs: 0 };
+    if (this.rpc.failure)
+      throw modelError(this.modelIds.det, `OCR worker failed: ${this.rpc.failure.message}`, {
+        code: 'unavailable',
+      });
+    try {
+      return await this.rpc.call<OcrBatchResult>('recognize', images);
+    } catch (error) {
+      if (!(error instanceof WorkerCallError)) throw error;
+      throw new LiveLensError(`OCR (${this.modelIds.det}, ${this.modelIds.rec}) failed: ${error.message}`, {
+        code: error.code === 'internal' ? 'internal' : 'invalid_argument',
+        context: { modelId: `${this.modelIds.det}+${this.modelIds.rec}` },
+      });
     }
-    const lines: OcrLine[][] = images.map(() => []);
-    for (const [i, c] of crops.entries()) {
-      const { text, confidence } = decoded[i] as { text: string; confidence: number };
-      if (confidence < this.options.minConfidence || text.trim() === '') continue;
-      const list = lines[c.image] as OcrLine[];
-      list.push({ box: c.box, text, confidence, readingOrder: list.length });
-    }
-    return lines;
   }
 
-  async close(): Promise<void> {
-    await Promise.all([this.det.close(), this.rec.close()]);
+  close(): Promise<void> {
+    return this.rpc.terminate();
   }
 }
