@@ -182,6 +182,17 @@ describe('OCR in its worker thread', () => {
     expect(worstMs).toBeLessThan(elapsed / 4);
   }, 60_000);
 
+  it('reads a frame the same whichever frames share its batch (a replay reads the same)', async () => {
+    const frames = await Promise.all(
+      ocrAccuracySuite().map(async (spec) => decodeImage((await generateTextFrame(spec)).bytes)),
+    );
+    const together = (await ocr.recognize(frames.slice(0, 6))).lines;
+    for (const [i, frame] of frames.slice(0, 6).entries()) {
+      const alone = (await ocr.recognize([frame])).lines[0];
+      expect(together[i], `frame ${i}`).toEqual(alone);
+    }
+  }, 120_000);
+
   it('fails with an error naming the model for a corrupted model file', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'livelens-ocr-'));
     try {

@@ -54,16 +54,24 @@ export class OcrPipeline {
   /** Text boxes per image, in reading order. */
   async detect(images: readonly DecodedImage[]): Promise<Quad[][]> {
     const resized = images.map((image) => detResize(image, this.options.detMaxSide));
-    // Images of the same input size share one inference.
-    const groups = new Map<string, number[]>();
+    // Images of the same input size share one inference, up to detBatchSize of them (on CPU one image per
+    // run is as fast per frame and holds less memory: bench/ocr-throughput.ts).
+    const groups: number[][] = [];
+    const open = new Map<string, number[]>();
     for (const [i, r] of resized.entries()) {
       const key = `${r.width}x${r.height}`;
-      groups.set(key, [...(groups.get(key) ?? []), i]);
+      let group = open.get(key);
+      if (!group || group.length >= this.options.detBatchSize) {
+        group = [];
+        groups.push(group);
+        open.set(key, group);
+      }
+      group.push(i);
     }
     const out: Quad[][] = images.map(() => []);
     const inputName = this.det.inputNames[0] ?? 'x';
     const outputName = this.det.outputNames[0] ?? 'sigmoid_0.tmp_0';
-    for (const members of groups.values()) {
+    for (const members of groups) {
       const first = resized[members[0] as number] as DecodedImage;
       const { width, height } = first;
       const plane = width * height;
@@ -94,20 +102,29 @@ export class OcrPipeline {
     return out;
   }
 
-  /** Recognises every box of every image, pooled and sorted by aspect ratio so each batch pads little. */
+  /**
+   * Recognises every box, image by image as the reference does: an image's crops sorted by aspect ratio, in
+   * batches of recBatchSize padded to the batch's widest. Grouping per image (not pooled across the batch)
+   * keeps what a frame reads independent of which frames share its batch, so a replay reads the same.
+   */
   private async read(images: readonly DecodedImage[], boxes: readonly Quad[][]): Promise<OcrLine[][]> {
     const crops: Array<{ image: number; box: Quad; crop: DecodedImage }> = [];
-    for (const [i, list] of boxes.entries())
+    const batches: number[][] = [];
+    for (const [i, list] of boxes.entries()) {
+      const first = crops.length;
       for (const box of list) crops.push({ image: i, box, crop: cropQuad(images[i] as DecodedImage, box) });
-    const order = crops
-      .map((c, i) => ({ i, ratio: c.crop.width / c.crop.height }))
-      .sort((a, b) => a.ratio - b.ratio)
-      .map((c) => c.i);
+      const order = crops
+        .slice(first)
+        .map((c, k) => ({ index: first + k, ratio: c.crop.width / c.crop.height }))
+        .sort((a, b) => a.ratio - b.ratio)
+        .map((c) => c.index);
+      for (let start = 0; start < order.length; start += this.options.recBatchSize)
+        batches.push(order.slice(start, start + this.options.recBatchSize));
+    }
     const decoded = new Array<{ text: string; confidence: number }>(crops.length);
     const inputName = this.rec.inputNames[0] ?? 'x';
     const outputName = this.rec.outputNames[0] ?? 'softmax_11.tmp_0';
-    for (let start = 0; start < order.length; start += this.options.recBatchSize) {
-      const members = order.slice(start, start + this.options.recBatchSize);
+    for (const members of batches) {
       const batch = recBatch(members.map((i) => (crops[i] as (typeof crops)[number]).crop));
       const { outputs } = await this.rec.run({ [inputName]: batch });
       const probabilities = outputs[outputName];
