@@ -1,6 +1,6 @@
 import { LiveLensError, type Logger } from '@livelens/runtime';
 import { modelError } from './errors.js';
-import { WorkerCallError, WorkerRpc } from './worker-rpc.js';
+import { SupervisedWorker } from './worker-rpc.js';
 
 /** Execution providers onnxruntime-node knows; tried in the order given, falling back to the next. */
 export type ExecutionProvider = 'tensorrt' | 'cuda' | 'cpu';
@@ -12,6 +12,8 @@ export interface SessionOptions {
   executionProviders?: readonly ExecutionProvider[];
   /** Threads one inference may use. @default 1 (services scale by sessions and replicas, not by threads) */
   intraOpThreads?: number;
+  /** A run not done by then fails (retriable) and its worker is replaced. @default 120000 */
+  runTimeoutMs?: number;
 }
 
 /** A float32 tensor: flat data and its dimensions. */
@@ -30,6 +32,8 @@ export interface ModelSession {
   readonly provider: ExecutionProvider;
   readonly inputNames: readonly string[];
   readonly outputNames: readonly string[];
+  /** Set once the worker died and could not be restarted: the session is unusable (fail liveness). */
+  readonly failure: LiveLensError | undefined;
   /**
    * Runs the model; the input buffers are transferred to the worker (do not reuse them; a tensor must own its
    * whole buffer, not be a view into a larger one).
@@ -38,27 +42,30 @@ export interface ModelSession {
   close(): Promise<void>;
 }
 
-/** Loads `modelPath` in a new worker, trying the execution providers in order; logs which one runs. */
+/**
+ * Loads `modelPath` in a new worker, trying the execution providers in order; logs which one runs. The worker
+ * is supervised: if it dies (or a run passes `runTimeoutMs`), the next run starts a new one.
+ */
 export async function createModelSession(
   modelPath: string,
   options: SessionOptions,
   logger: Logger,
 ): Promise<ModelSession> {
   const providers = [...(options.executionProviders ?? ['cpu'])];
-  const rpc = new WorkerRpc('session-worker.js');
-  let ready: { provider: ExecutionProvider; failures: string[]; inputNames: string[]; outputNames: string[] };
+  const runTimeoutMs = options.runTimeoutMs ?? 120_000;
+  let started: { worker: SupervisedWorker<unknown>; ready: Ready };
   try {
-    ready = await rpc.call('init', {
+    started = await SupervisedWorker.start<unknown, Ready>('session-worker.js', `model ${options.modelId}`, {
       modelPath,
       executionProviders: providers,
       intraOpThreads: options.intraOpThreads ?? 1,
     });
   } catch (error) {
-    await rpc.terminate();
     throw modelError(options.modelId, `cannot load ${modelPath}: ${(error as Error).message}`, {
       code: 'failed_precondition',
     });
   }
+  const { worker, ready } = started;
   logger.info(
     { modelId: options.modelId, provider: ready.provider, requested: providers, fallbacks: ready.failures },
     'model session ready',
@@ -69,10 +76,11 @@ export async function createModelSession(
     provider: ready.provider,
     inputNames: ready.inputNames,
     outputNames: ready.outputNames,
+    get failure() {
+      return worker.failure;
+    },
     async run(feeds) {
       if (closed) throw modelError(options.modelId, 'session is closed', { code: 'failed_precondition' });
-      if (rpc.failure)
-        throw modelError(options.modelId, `worker failed: ${rpc.failure.message}`, { code: 'unavailable' });
       const transfer: ArrayBuffer[] = [];
       const message: Record<string, Tensor> = {};
       for (const [name, tensor] of Object.entries(feeds)) {
@@ -80,11 +88,13 @@ export async function createModelSession(
         transfer.push(tensor.data.buffer as ArrayBuffer);
       }
       try {
-        return await rpc.call('run', message, transfer);
+        return await worker.call('run', message, { transfer, timeoutMs: runTimeoutMs });
       } catch (error) {
-        if (!(error instanceof WorkerCallError)) throw error;
-        throw new LiveLensError(`model ${options.modelId}: inference failed: ${error.message}`, {
-          code: 'invalid_argument',
+        const cause = LiveLensError.from(error);
+        throw new LiveLensError(`model ${options.modelId}: inference failed: ${cause.message}`, {
+          code: cause.code,
+          retriable: cause.retriable,
+          cause,
           context: { modelId: options.modelId },
         });
       }
@@ -92,7 +102,14 @@ export async function createModelSession(
     async close() {
       if (closed) return;
       closed = true;
-      await rpc.terminate();
+      await worker.close();
     },
   };
+}
+
+interface Ready {
+  provider: ExecutionProvider;
+  failures: string[];
+  inputNames: string[];
+  outputNames: string[];
 }

@@ -130,15 +130,9 @@ export function createFrameAnalyzer(
     // 1. Shed what is too old to be worth analysing now: live first (ARCHITECTURE.md, "Guarantees").
     const fresh: number[] = [];
     for (const [i, job] of jobs.entries()) {
-      const capturedAt = Number(job.frame.captureTimeUnixMs);
-      // No capture time (0) means unknown age: analysed rather than shed for ever.
-      const ageMs = capturedAt > 0 ? startedAt - capturedAt : 0;
-      if (options.maxFrameAgeMs > 0 && ageMs > options.maxFrameAgeMs) {
-        metrics.framesShed.inc({ reason: 'stale' });
-        outcomes[i] = analysisOf(job, { status: AnalysisStatus.SHED_STALE, analyzedAt: startedAt });
-      } else {
-        fresh.push(i);
-      }
+      const shed = shedIfStale(job, startedAt, options.maxFrameAgeMs, metrics);
+      if (shed) outcomes[i] = shed;
+      else fresh.push(i);
     }
 
     // 2. Decode each JPEG once, for every model (sharp, off the event loop).
@@ -196,6 +190,24 @@ export function createFrameAnalyzer(
     }
     return outcomes;
   };
+}
+
+/**
+ * The SHED_STALE analysis of a frame captured more than `maxFrameAgeMs` before `now` (counted), or
+ * undefined when the frame is fresh enough, has no capture time (unknown age: analysed rather than shed for
+ * ever), or shedding is off (0). The service checks before queueing a frame (a backlog clears without
+ * waiting for batches) and the batch function again when the batch starts.
+ */
+export function shedIfStale(
+  job: FrameJob,
+  now: number,
+  maxFrameAgeMs: number,
+  metrics: FrameAnalyzerMetrics,
+): FrameAnalysis | undefined {
+  const capturedAt = Number(job.frame.captureTimeUnixMs);
+  if (maxFrameAgeMs <= 0 || capturedAt <= 0 || now - capturedAt <= maxFrameAgeMs) return undefined;
+  metrics.framesShed.inc({ reason: 'stale' });
+  return analysisOf(job, { status: AnalysisStatus.SHED_STALE, analyzedAt: now });
 }
 
 function toError(error: unknown): Error {

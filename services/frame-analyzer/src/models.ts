@@ -30,6 +30,8 @@ export interface ModelInfo {
 /** What the analyzer needs of an OCR pipeline (PaddleOcr; a fake in unit tests). */
 export interface TextReader {
   readonly provider: string;
+  /** Set once the reader's worker died for good (restarts exhausted). */
+  readonly failure?: Error | undefined;
   recognize(images: readonly DecodedImage[]): Promise<{ lines: OcrLine[][]; detMs: number; recMs: number }>;
   close(): Promise<void>;
 }
@@ -37,6 +39,8 @@ export interface TextReader {
 /** What the analyzer needs of an image-risk classifier (OpenNsfwClassifier; a fake in unit tests). */
 export interface ImageRiskClassifier {
   readonly provider: string;
+  /** Set once the classifier's worker died for good (restarts exhausted). */
+  readonly failure?: Error | undefined;
   classify(images: readonly DecodedImage[]): Promise<{ scores: number[]; ms: number }>;
   close(): Promise<void>;
 }

@@ -2,7 +2,7 @@ import { type FrameAnalysis, type FrameSampleSchema, prefixedTopics } from '@liv
 import { MicroBatcher } from '@livelens/inference';
 import type { ConsumerLoop, KafkaClient, Logger, Publisher } from '@livelens/runtime';
 import type { Registry } from 'prom-client';
-import { createFrameAnalyzer, type FrameJob } from './analyzer.js';
+import { createFrameAnalyzer, type FrameJob, shedIfStale } from './analyzer.js';
 import type { FrameAnalyzerConfig } from './config.js';
 import { createFrameAnalyzerMetrics, type FrameAnalyzerMetrics } from './metrics.js';
 import type { FrameModels } from './models.js';
@@ -87,12 +87,17 @@ export function createFrameAnalyzerService(
   const loop = deps.kafka.consumerLoop(
     topics.frames,
     async (record) => {
-      const analysis = await batcher.submit({
+      const job: FrameJob = {
         frame: record.message,
         topic: record.topic,
         partition: record.partition,
         offset: record.offset,
-      });
+      };
+      // A stale frame is published as shed at once, without waiting for a batch: a backlog clears at
+      // publish speed (the batch function checks again when its batch starts).
+      const analysis =
+        shedIfStale(job, (deps.now ?? Date.now)(), config.maxFrameAgeMs, metrics) ??
+        (await batcher.submit(job));
       // Resolves once the broker has the analysis: only then may the loop commit the frame (nothing lost).
       await deps.publisher.publish(topics.frameAnalysis, { message: analysis });
     },
@@ -132,9 +137,12 @@ export function createFrameAnalyzerService(
       if (loop.state !== 'running') throw new Error(`consumer is ${loop.state}`);
     },
     live() {
-      return loop.state === 'failed'
-        ? { ok: false, reason: `consumer failed: ${loop.failure?.message ?? 'unknown'}` }
-        : { ok: true };
+      if (loop.state === 'failed')
+        return { ok: false, reason: `consumer failed: ${loop.failure?.message ?? 'unknown'}` };
+      // A model whose worker died and could not be restarted: every frame would fail; replace the process.
+      const dead = deps.models.ocr?.reader.failure ?? deps.models.nsfw?.classifier.failure;
+      if (dead) return { ok: false, reason: `model worker failed: ${dead.message}` };
+      return { ok: true };
     },
     async stop(drainTimeoutMs = Math.max(1_000, config.shutdownTimeoutMs - 5_000)) {
       await loop.drain(drainTimeoutMs);

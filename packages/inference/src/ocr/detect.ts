@@ -1,5 +1,13 @@
 import type { DecodedImage } from '../image.js';
-import { boxScore, minAreaRect, miniBox, orderClockwise, type Quad, unclip } from './geometry.js';
+import {
+  areaAndPerimeter,
+  boxScore,
+  minAreaRect,
+  miniBox,
+  orderClockwise,
+  type Quad,
+  unclip,
+} from './geometry.js';
 import { resizeBilinear } from './raster.js';
 import type { OcrOptions, Point } from './types.js';
 
@@ -152,6 +160,8 @@ export function boxesFromProbabilityMap(
     const w = Math.trunc(Math.hypot(ordered[0].x - ordered[1].x, ordered[0].y - ordered[1].y));
     const h = Math.trunc(Math.hypot(ordered[0].x - ordered[3].x, ordered[0].y - ordered[3].y));
     if (w <= 3 || h <= 3) continue;
+    // Clipping can fold a box hanging over a corner into a sliver with no area: nothing to read there.
+    if (areaAndPerimeter(ordered).area < 1) continue;
     boxes.push({ box: ordered, score });
   }
   return boxes;

@@ -17,7 +17,7 @@ export interface OcrWorkerInit {
   intraOpThreads: number;
 }
 
-/** Which model failed to load: the caller names it in the error. */
+/** Which model failed to load (the message of a failed init, as JSON): the caller names it in the error. */
 export interface OcrWorkerInitFailure {
   model: 'det' | 'rec' | 'dict';
   message: string;
@@ -33,7 +33,7 @@ serveWorker({
         return await loadOrtModel(path, params.executionProviders, params.intraOpThreads);
       } catch (error) {
         throw Object.assign(new Error(JSON.stringify({ model, message: (error as Error).message })), {
-          code: 'model_load',
+          code: 'failed_precondition',
         });
       }
     };
@@ -45,7 +45,7 @@ serveWorker({
       characters = await loadCharacters(params.dictPath);
     } catch (error) {
       throw Object.assign(new Error(JSON.stringify({ model: 'dict', message: (error as Error).message })), {
-        code: 'model_load',
+        code: 'failed_precondition',
       });
     }
     pipeline = new OcrPipeline(

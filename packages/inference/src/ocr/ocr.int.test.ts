@@ -187,9 +187,29 @@ describe('OCR in its worker thread', () => {
       ocrAccuracySuite().map(async (spec) => decodeImage((await generateTextFrame(spec)).bytes)),
     );
     const together = (await ocr.recognize(frames.slice(0, 6))).lines;
-    for (const [i, frame] of frames.slice(0, 6).entries()) {
-      const alone = (await ocr.recognize([frame])).lines[0];
-      expect(together[i], `frame ${i}`).toEqual(alone);
+    const alone = [];
+    for (const frame of frames.slice(0, 6)) alone.push((await ocr.recognize([frame])).lines[0]);
+    expect(together).toEqual(alone);
+    // The same with the detector batched (as on a GPU): its per-image maps do not depend on the batch either
+    // (within float noise: the boxes and text are the same).
+    const manifest = await loadManifest();
+    const path = (id: string) => resolveModel(findModel(manifest, id), { cacheDir, fetch: true });
+    const batchedDet = await PaddleOcr.create(
+      {
+        detPath: await path('ppocrv4-det'),
+        recPath: await path('ppocrv4-rec'),
+        dictPath: await path('ppocr-keys-v1'),
+      },
+      { options: { detBatchSize: 4 } },
+      logger,
+    );
+    try {
+      const batched = (await batchedDet.recognize(frames.slice(0, 6))).lines;
+      expect(batched.map((lines) => lines.map((l) => [l.text, l.box]))).toEqual(
+        alone.map((lines) => (lines ?? []).map((l) => [l.text, l.box])),
+      );
+    } finally {
+      await batchedDet.close();
     }
   }, 120_000);
 

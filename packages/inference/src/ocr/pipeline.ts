@@ -41,7 +41,7 @@ export class OcrPipeline {
     readonly options: OcrOptions,
   ) {}
 
-  /** Reads the text in a batch of images: one detector run per distinct input size, recognition pooled. */
+  /** Reads the text in a batch of images: the detector over up to detBatchSize same-size images per run, then each image's lines. */
   async recognize(images: readonly DecodedImage[]): Promise<OcrBatchResult> {
     const detStart = performance.now();
     const boxes = await this.detect(images);
@@ -112,7 +112,17 @@ export class OcrPipeline {
     const batches: number[][] = [];
     for (const [i, list] of boxes.entries()) {
       const first = crops.length;
-      for (const box of list) crops.push({ image: i, box, crop: cropQuad(images[i] as DecodedImage, box) });
+      for (const box of list) {
+        // A box degenerate after clipping (two corners on one point) has no perspective transform: skip it,
+        // as the reference in effect does (OpenCV returns a zero matrix and reads nothing).
+        let crop: DecodedImage;
+        try {
+          crop = cropQuad(images[i] as DecodedImage, box);
+        } catch {
+          continue;
+        }
+        crops.push({ image: i, box, crop });
+      }
       const order = crops
         .slice(first)
         .map((c, k) => ({ index: first + k, ratio: c.crop.width / c.crop.height }))

@@ -56,6 +56,11 @@ export class OpenNsfwClassifier {
     return this.session.provider;
   }
 
+  /** Set once the model's worker died and could not be restarted (a service fails its liveness). */
+  get failure(): LiveLensError | undefined {
+    return this.session.failure;
+  }
+
   /** Scores a batch in one inference; the i-th score belongs to the i-th image. */
   async classify(images: readonly DecodedImage[]): Promise<{ scores: number[]; ms: number }> {
     if (images.length === 0) return { scores: [], ms: 0 };
