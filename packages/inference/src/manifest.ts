@@ -8,7 +8,17 @@ const RelativePath = z
   .min(1)
   .refine((p) => !p.startsWith('/') && !p.split('/').includes('..'), 'expected a relative path without ..');
 
-/** Where a model's bytes come from: a file inside a registry package, or a local path. */
+const PlainFileName = z.string().regex(/^[A-Za-z0-9._-]+$/, 'expected a plain file name');
+
+/** Programs that make a model out of other manifest models (see resolve.ts `DERIVED_BUILDERS`). */
+export const DerivedBuilder = z.enum(['ct2-whisper-onnx']);
+export type DerivedBuilder = z.infer<typeof DerivedBuilder>;
+
+/**
+ * Where a model's bytes come from: a file inside a registry package, a local path, or a conversion of other
+ * models of the manifest (`derived`: `builder` run on the models `from`, in that order; `output` is the
+ * builder's file this entry is). A conversion runs once for all the entries that share its builder and inputs.
+ */
 export const ModelSource = z.discriminatedUnion('type', [
   z.object({
     type: z.literal('npm'),
@@ -30,6 +40,12 @@ export const ModelSource = z.discriminatedUnion('type', [
     path: RelativePath,
   }),
   z.object({ type: z.literal('local'), path: z.string().min(1) }),
+  z.object({
+    type: z.literal('derived'),
+    builder: DerivedBuilder,
+    from: z.array(z.string().min(1)).min(1),
+    output: PlainFileName,
+  }),
 ]);
 export type ModelSource = z.infer<typeof ModelSource>;
 
@@ -40,7 +56,7 @@ export const ModelEntry = z.object({
   task: z.string().min(1),
   license: z.string().regex(/\b(MIT|BSD|Apache)/, 'expected an MIT, BSD or Apache license'),
   source: ModelSource,
-  file: z.string().regex(/^[A-Za-z0-9._-]+$/, 'expected a plain file name'),
+  file: PlainFileName,
   sha256: Sha256,
 });
 export type ModelEntry = z.infer<typeof ModelEntry>;
@@ -50,6 +66,29 @@ export const ModelManifest = z.object({ models: z.array(ModelEntry).min(1) }).su
   for (const entry of m.models) {
     if (seen.has(entry.id)) ctx.addIssue({ code: 'custom', message: `duplicate model id ${entry.id}` });
     seen.add(entry.id);
+  }
+  const byId = new Map(m.models.map((e) => [e.id, e]));
+  const outputs = new Set<string>();
+  for (const entry of m.models) {
+    if (entry.source.type !== 'derived') continue;
+    for (const id of entry.source.from) {
+      const input = byId.get(id);
+      if (!input) ctx.addIssue({ code: 'custom', message: `${entry.id}: derived from unknown model ${id}` });
+      else if (input.source.type === 'derived') {
+        ctx.addIssue({
+          code: 'custom',
+          message: `${entry.id}: derived from ${id}, itself derived (not supported)`,
+        });
+      }
+    }
+    const key = JSON.stringify([entry.source.builder, entry.source.from, entry.source.output]);
+    if (outputs.has(key)) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `${entry.id}: another entry is the same output of the same conversion`,
+      });
+    }
+    outputs.add(key);
   }
 });
 export type ModelManifest = z.infer<typeof ModelManifest>;

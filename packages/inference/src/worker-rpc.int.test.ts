@@ -63,7 +63,10 @@ describe('worker RPC', () => {
     const { worker, ready } = await SupervisedWorker.start<unknown, { inits: number }>(url, 'test', {});
     try {
       expect(ready).toEqual({ inits: 1 });
-      await expect(worker.call('crash', null)).rejects.toMatchObject({ code: 'unavailable', retriable: true });
+      await expect(worker.call('crash', null)).rejects.toMatchObject({
+        code: 'unavailable',
+        retriable: true,
+      });
       expect(await worker.call('echo', 'after')).toBe('after');
       expect(worker.restarts).toBe(1);
       expect(worker.failure).toBeUndefined();

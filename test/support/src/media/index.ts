@@ -69,6 +69,35 @@ export {
   startSrtSource,
 } from './servers.js';
 export {
+  audibleSpans,
+  composeSpeechClip,
+  type PlacedUtterance,
+  renderLavfiAudio,
+  type SampleSpan,
+  SPEECH_SAMPLE_RATE,
+  synthesizeSpeech,
+  type TimedSpeechClip,
+  type TimedSpeechClipOptions,
+  type TimedSpeechLine,
+  type TimedSpeechNoise,
+  toPcm16,
+} from './speech.js';
+export {
+  asrClipSuite,
+  type GeneratedSpeechClip,
+  type GeneratedTestSignal,
+  generateSpeechClip,
+  generateTestSignal,
+  type NormalisedSpeechClipSpec,
+  normaliseSpeechClipSpec,
+  type PlacedSpeechLine,
+  SPEECH_CLIP_GENERATOR_VERSION,
+  SPEECH_CLIP_SAMPLE_RATE,
+  type SpeechClipLine,
+  type SpeechClipSettings,
+  type SpeechClipSpec,
+} from './speech-clips.js';
+export {
   type GeneratedTextFrame,
   generateTextFrame,
   type NormalisedTextFrameLine,
