@@ -278,15 +278,17 @@ async function decodeOnce(
     candidates.sort((a, b) => b.sumLogProb - a.sumLogProb);
     const next: Hypothesis[] = [];
     const parents: number[] = [];
+    // As openai's BeamSearchDecoder: walk the candidates best first; an eot candidate met on the way is a
+    // finished sequence; stop once beamSize live ones are kept (lower-ranked eot candidates are not taken,
+    // or short endings would fill the finished set early).
     for (const c of candidates) {
       const hyp = { tokens: [...(live[c.parent] as Hypothesis).tokens, c.token], sumLogProb: c.sumLogProb };
-      if (c.token === specials.eot) {
-        if (finished.length < maxFinished) finished.push(hyp);
-      } else if (next.length < options.beamSize) {
+      if (c.token === specials.eot) finished.push(hyp);
+      else {
         next.push(hyp);
         parents.push(c.parent);
+        if (next.length === options.beamSize) break;
       }
-      if (next.length >= options.beamSize && finished.length >= maxFinished) break;
     }
     live = next;
     if (finished.length >= maxFinished || live.length === 0) break;

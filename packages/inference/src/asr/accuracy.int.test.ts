@@ -1,0 +1,149 @@
+import { createLogger } from '@livelens/runtime';
+import { asrClipSuite, generateSpeechClip } from '@livelens/test-support/media';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { findModel, loadManifest } from '../manifest.js';
+import { defaultCacheDir, resolveModel } from '../resolve.js';
+import { WhisperAsr } from './whisper.js';
+
+const logger = createLogger({ service: 'asr-accuracy-test', level: 'silent' });
+const cacheDir = defaultCacheDir({
+  LIVELENS_HOME: new URL('../../../../.livelens', import.meta.url).pathname,
+});
+
+const UNITS = [
+  'zero',
+  'one',
+  'two',
+  'three',
+  'four',
+  'five',
+  'six',
+  'seven',
+  'eight',
+  'nine',
+  'ten',
+  'eleven',
+  'twelve',
+  'thirteen',
+  'fourteen',
+  'fifteen',
+  'sixteen',
+  'seventeen',
+  'eighteen',
+  'nineteen',
+];
+const TENS = ['', '', 'twenty', 'thirty', 'forty', 'fifty', 'sixty', 'seventy', 'eighty', 'ninety'];
+
+/**
+ * What WER compares, applied alike to the spoken text and the transcript (a small subset of Whisper's
+ * EnglishTextNormalizer): lower case; "$29.99" read as "29 dollars 99"; number words as digits
+ * ("twenty-nine" → 29); letters and digits split ("SAVE20" → "save 20", as it is spoken); punctuation and
+ * apostrophes dropped.
+ */
+export function normaliseEnglish(text: string): string[] {
+  let t = text.normalize('NFKC').toLowerCase();
+  t = t.replace(/\$(\d+)(?:\.(\d+))?/g, (_, d: string, c?: string) => ` ${d} dollars${c ? ` ${c}` : ''} `);
+  t = t.replace(/['’]/g, '').replace(/[^a-z0-9]+/g, ' ');
+  t = t.replace(/([a-z])(\d)/g, '$1 $2').replace(/(\d)([a-z])/g, '$1 $2');
+  const words = t.split(' ').filter(Boolean);
+  const out: string[] = [];
+  for (let i = 0; i < words.length; i += 1) {
+    const w = words[i] as string;
+    const ten = TENS.indexOf(w);
+    if (ten >= 2) {
+      const unit = UNITS.indexOf(words[i + 1] ?? '');
+      if (unit >= 1 && unit <= 9) {
+        out.push(String(ten * 10 + unit));
+        i += 1;
+      } else out.push(String(ten * 10));
+    } else if (UNITS.includes(w)) out.push(String(UNITS.indexOf(w)));
+    else out.push(w);
+  }
+  return out;
+}
+
+/** Levenshtein distance between token sequences. */
+function editDistance(a: readonly string[], b: readonly string[]): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i += 1) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j += 1)
+      current[j] = Math.min(
+        (previous[j] as number) + 1,
+        (current[j - 1] as number) + 1,
+        (previous[j - 1] as number) + (a[i - 1] === b[j - 1] ? 0 : 1),
+      );
+    previous = current;
+  }
+  return previous[b.length] as number;
+}
+
+let asr: WhisperAsr;
+beforeAll(async () => {
+  const manifest = await loadManifest();
+  const path = (part: string) =>
+    resolveModel(findModel(manifest, `whisper-base-onnx-${part}`), { cacheDir, fetch: true });
+  asr = await WhisperAsr.create(
+    {
+      encoderPath: await path('encoder'),
+      decoderPath: await path('decoder'),
+      tokenizerPath: await path('tokenizer'),
+      configPath: await path('generation-config'),
+    },
+    { modelId: 'whisper-base', intraOpThreads: 2 },
+    logger,
+  );
+}, 600_000);
+afterAll(() => asr?.close());
+
+describe('speech recognition accuracy (Whisper base, beam 5, temperature fallback)', () => {
+  it('has a WER of at most 20% on synthesized English speech (espeak-ng voices and rates), and prints every set', async () => {
+    const sets = new Map<string, { errors: number; words: number; lines: string[] }>();
+    const add = (set: string, reference: string[], hypothesis: string[], line: string) => {
+      const s = sets.get(set) ?? { errors: 0, words: 0, lines: [] };
+      s.errors += editDistance(reference, hypothesis);
+      s.words += reference.length;
+      s.lines.push(line);
+      sets.set(set, s);
+    };
+    for (const spec of asrClipSuite()) {
+      const clip = await generateSpeechClip(spec);
+      if (clip.durationS > 30) continue; // one window; longer audio is the service's (VAD-cut) job
+      const result = await asr.transcribe(clip.audio, { beamSize: 5, language: spec.language });
+      if (spec.language === 'zh') {
+        // Characters (CER), script-insensitive comparison is not attempted: traditional vs simplified counts.
+        const reference = [...clip.text.replace(/[\s\p{P}]/gu, '')];
+        const hypothesis = [...result.text.replace(/[\s\p{P}]/gu, '')];
+        add('synthesized Mandarin (CER)', reference, hypothesis, `${spec.name}: "${result.text.trim()}"`);
+        continue;
+      }
+      const set = spec.noise ? 'synthesized English with noise' : 'synthesized English';
+      add(
+        set,
+        normaliseEnglish(clip.text),
+        normaliseEnglish(result.text),
+        `${spec.name}: "${result.text.trim()}"`,
+      );
+    }
+    const rate = (name: string) => {
+      const s = sets.get(name);
+      return s ? s.errors / s.words : Number.NaN;
+    };
+    console.info(
+      [...sets.entries()]
+        .map(
+          ([name, s]) =>
+            `[asr accuracy] ${name}: ${((s.errors / s.words) * 100).toFixed(1)}% (${s.errors}/${s.words})\n  ${s.lines.join('\n  ')}`,
+        )
+        .join('\n'),
+    );
+    expect(sets.get('synthesized English')?.words).toBeGreaterThan(40);
+    expect(rate('synthesized English')).toBeLessThanOrEqual(0.2);
+  }, 600_000);
+
+  it('normalises numbers, prices and codes the same way on both sides', () => {
+    expect(normaliseEnglish('The price is 29 dollars 99.')).toEqual(normaliseEnglish(' The price is $29.99'));
+    expect(normaliseEnglish('Use code SAVE20')).toEqual(['use', 'code', 'save', '20']);
+    expect(normaliseEnglish('Only ten left, twenty-nine')).toEqual(['only', '10', 'left', '29']);
+  });
+});
