@@ -48,7 +48,8 @@ export type RecordHandler<Desc extends DescMessage> = (
 /** running → draining → stopped, or → failed; every transition is logged. */
 export type ConsumerLoopState = 'idle' | 'starting' | 'running' | 'draining' | 'stopped' | 'failed';
 
-type Settings = Required<Omit<ConsumerLoopOptions, 'groupId'>> & { groupId: string; service: string };
+type Settings = Required<Omit<ConsumerLoopOptions, 'groupId' | 'commitLimit'>> &
+  Pick<ConsumerLoopOptions, 'commitLimit'> & { groupId: string; service: string };
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
@@ -94,9 +95,10 @@ class BatchProgress {
 /**
  * A consumer group member over one topic: decodes protobuf, dead-letters what cannot be decoded or processed
  * (to live.dlq.v1, with the reason and the source topic/partition/offset), runs the handler with per-key order
- * and bounded concurrency, commits offsets only after the handler's outputs are acknowledged, pauses fetching
- * past `maxInFlight`, heartbeats during long work (kafkajs heartbeats only between batches: K1), and drains
- * on `drain()`: stops fetching, finishes in-flight work, commits, leaves the group.
+ * and bounded concurrency, commits offsets only after the handler's outputs are acknowledged (and never past
+ * the handler's `commitLimit`, for handlers whose outputs outlive the record), pauses fetching past
+ * `maxInFlight`, heartbeats during long work (kafkajs heartbeats only between batches: K1), and drains on
+ * `drain()`: stops fetching, finishes in-flight work, commits, leaves the group.
  */
 export class ConsumerLoop<Desc extends DescMessage> {
   readonly #consumer: Consumer;
@@ -289,20 +291,32 @@ export class ConsumerLoop<Desc extends DescMessage> {
     const fail = (error: unknown) => {
       batchError ??= error instanceof Error ? error : new Error(String(error));
     };
+    let lastResolved: string | undefined;
+    /** The offset this batch last committed (the next one to read). */
     let lastCommitted: string | undefined;
     let lastCommitAt = Date.now();
 
     const commit = async () => {
       const last = progress.lastContiguous;
-      if (last === undefined || last === lastCommitted) return;
-      resolveOffset(last);
-      // The committed offset is the next one to read: last processed + 1 (K4, reliability.md T16).
+      if (last === undefined) return;
+      // The committed offset is the next one to read: last processed + 1 (K4, reliability.md T16), held back to
+      // the handler's commit limit (consumer-loop.commit-limit.int.test.ts). A bad limit throws before anything
+      // is resolved, so the failed batch is fetched again.
+      let next = BigInt(last) + 1n;
+      const limit = this.#commitLimit(topic, partition);
+      if (limit !== undefined && limit < next) next = limit;
+      // Resolved = done with: kafkajs fetches on from there, whatever the limit (the handler holds what it
+      // still needs; only a restart or a new owner reads from the committed offset).
+      if (last !== lastResolved) {
+        resolveOffset(last);
+        lastResolved = last;
+      }
+      const offset = next.toString();
+      if (offset === lastCommitted) return;
       // Through the batch's commit, not consumer.commitOffsets: the latter silently does nothing once stop()
       // has begun, which is exactly when a drain commits its last work (pinned by the SIGTERM test). It also
       // bypasses kafkajs' retrier, hence the small retry here for transient errors.
-      const offsets = {
-        topics: [{ topic, partitions: [{ partition, offset: (BigInt(last) + 1n).toString() }] }],
-      };
+      const offsets = { topics: [{ topic, partitions: [{ partition, offset }] }] };
       for (let attempt = 1; ; attempt += 1) {
         try {
           await commitOffsetsIfNecessary(offsets);
@@ -312,7 +326,7 @@ export class ConsumerLoop<Desc extends DescMessage> {
           await sleep(100 * 2 ** attempt);
         }
       }
-      lastCommitted = last;
+      lastCommitted = offset;
       lastCommitAt = Date.now();
       this.#metrics.commits.inc({ topic });
     };
@@ -409,6 +423,22 @@ export class ConsumerLoop<Desc extends DescMessage> {
       });
     }
     this.#restarts = 0;
+  }
+
+  /** The handler's commit limit for a partition (`ConsumerLoopOptions.commitLimit`), checked. */
+  #commitLimit(topic: string, partition: number): bigint | undefined {
+    const limit = this.#settings.commitLimit?.(topic, partition);
+    if (limit === undefined) return undefined;
+    if (!/^\d+$/.test(limit)) {
+      throw new LiveLensError(
+        `commit limit of ${topic}/${partition} is not an offset: ${JSON.stringify(limit)}`,
+        {
+          code: 'internal',
+          context: { topic, partition },
+        },
+      );
+    }
+    return BigInt(limit);
   }
 
   /** Gives a finished (or skipped) record's slot back, resuming fetching and waking waiting dispatchers. */

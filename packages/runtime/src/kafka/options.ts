@@ -54,6 +54,16 @@ export interface ConsumerLoopOptions {
   maxRestarts?: number;
   /** Bytes of the original value kept in a dead letter. @default 1 MiB */
   maxDeadLetterValueBytes?: number;
+  /**
+   * The offset of the earliest record of `partition` the handler still needs, or undefined when it needs none
+   * of the records it has completed. Commits never go past it: the committed offset is
+   * `min(last completed of the contiguous prefix + 1, limit)`. For handlers that keep state across records
+   * (an open speech segment made of many audio chunks): a record's handler resolves once the record is taken
+   * in, but its output comes later, so a crash must replay it. Called at every commit, on the loop's own
+   * schedule; it must be cheap and must not throw (a throw fails the batch). Fetching is not held back, only
+   * the committed offset. @default no limit
+   */
+  commitLimit?: (topic: string, partition: number) => string | undefined;
 }
 
 export const defaultConsumerLoopOptions = {
@@ -67,4 +77,4 @@ export const defaultConsumerLoopOptions = {
   handlerAttempts: 5,
   maxRestarts: 5,
   maxDeadLetterValueBytes: 1024 * 1024,
-} as const satisfies Required<Omit<ConsumerLoopOptions, 'groupId'>>;
+} as const satisfies Required<Omit<ConsumerLoopOptions, 'groupId' | 'commitLimit'>>;

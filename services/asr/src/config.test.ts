@@ -1,0 +1,103 @@
+import { readFile } from 'node:fs/promises';
+import { commonConfigFields, configTableMarkdown } from '@livelens/runtime';
+import { describe, expect, it } from 'vitest';
+import { asrConfigFields, loadAsrConfig, vadOptionsOf } from './config.js';
+
+describe('asr config', () => {
+  it('has a documented default for every field', () => {
+    const config = loadAsrConfig({});
+    expect(config).toMatchObject({
+      modelsDir: '',
+      whisperModel: 'whisper-base',
+      language: '',
+      beamSize: 1,
+      executionProviders: ['cpu'],
+      intraOpThreads: 2,
+      vadThreshold: 0.5,
+      vadMinSpeechMs: 250,
+      vadMinSilenceMs: 400,
+      vadSpeechPadMs: 200,
+      maxSegmentMs: 15_000,
+      partialIntervalMs: 3_000,
+      idleFlushMs: 5_000,
+      maxStreams: 256,
+      maxChunkMs: 5_000,
+      gapToleranceMs: 50,
+      vadMaxBatchSize: 32,
+      vadMaxBatchWaitMs: 10,
+      maxInFlight: 64,
+      partitionsConcurrently: 16,
+      groupId: 'livelens-asr',
+      createTopics: true,
+      topicPartitions: 8,
+      kafkaBrokers: ['127.0.0.1:19092'],
+    });
+    expect(vadOptionsOf(config)).toEqual({
+      threshold: 0.5,
+      minSpeechMs: 250,
+      minSilenceMs: 400,
+      speechPadMs: 200,
+      maxSegmentMs: 15_000,
+    });
+  });
+
+  it('parses the model, the language and the providers', () => {
+    const config = loadAsrConfig({
+      ASR_WHISPER_MODEL: 'whisper-tiny-en',
+      ASR_LANGUAGE: 'zh',
+      ASR_EXECUTION_PROVIDERS: ' cuda, ,cpu,cuda',
+    });
+    expect(config.whisperModel).toBe('whisper-tiny-en');
+    expect(config.language).toBe('zh');
+    expect(config.executionProviders).toEqual(['cuda', 'cpu']);
+  });
+
+  it('names every bad variable, what it expected and what it got', () => {
+    expect(() =>
+      loadAsrConfig({
+        ASR_WHISPER_MODEL: 'whisper-large',
+        ASR_LANGUAGE: 'english',
+        ASR_MAX_SEGMENT_MS: '40000',
+        ASR_VAD_THRESHOLD: '1',
+      }),
+    ).toThrow(
+      new RegExp(
+        [
+          'ASR_WHISPER_MODEL: expected one of whisper-base, whisper-tiny-en, got "whisper-large"',
+          'ASR_LANGUAGE: expected a Whisper language code (en, zh, ...) or empty, got "english"',
+          'ASR_VAD_THRESHOLD: expected a number 0.01..0.99, got "1"',
+          'ASR_MAX_SEGMENT_MS: expected an integer 2000..30000, got "40000"',
+        ]
+          .map((s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'))
+          .join('[\\s\\S]*'),
+      ),
+    );
+  });
+
+  it('refuses settings that are each valid but impossible together, naming the variables', () => {
+    expect(() => loadAsrConfig({ ASR_MAX_SEGMENT_MS: '2000', ASR_VAD_SPEECH_PAD_MS: '1000' })).toThrow(
+      /ASR_MAX_SEGMENT_MS, ASR_VAD_SPEECH_PAD_MS, ASR_VAD_MIN_SPEECH_MS: VAD: maxSegmentMs must leave room/,
+    );
+  });
+
+  it("matches the README's configuration table", async () => {
+    const readme = await readFile(new URL('../README.md', import.meta.url), 'utf8');
+    const own = Object.fromEntries(
+      Object.entries(asrConfigFields).filter(([key]) => !(key in commonConfigFields)),
+    );
+    // Compare cell contents, whatever the column padding.
+    const cells = (table: string) =>
+      table
+        .split('\n')
+        .filter((line) => line.startsWith('| `'))
+        .map((line) =>
+          line
+            .split('|')
+            .slice(1, -1)
+            .map((c) => c.trim())
+            .join(' | '),
+        );
+    const documented = cells(readme).filter((row) => row.startsWith('`ASR_'));
+    expect(documented).toEqual(cells(configTableMarkdown(own)));
+  });
+});
