@@ -10,6 +10,12 @@ export {
   loadConfig,
 } from './config/config.js';
 export {
+  type ConsumerServiceConfig,
+  type ConsumerServiceHandle,
+  type ConsumerServiceSpec,
+  runConsumerService,
+} from './consumer-service.js';
+export {
   type ErrorCode,
   type ErrorContext,
   isRetriable,

@@ -38,7 +38,7 @@ describe('frame analyzer process (src/main.ts)', () => {
       const proc = spawnAnalyzer(analyzerEnv(ns, { FRAME_ANALYZER_MODELS_DIR: empty }));
       const [code] = await proc.exited;
       expect(code).toBe(1);
-      expect(proc.output()).toMatch(/frame analyzer failed to start/);
+      expect(proc.output()).toMatch(/frame-analyzer failed to start/);
       expect(proc.output()).toMatch(/model ppocrv4-det: not found at .*; run `npm run models`/);
       expect(proc.output()).not.toMatch(/created topics/);
     } finally {
