@@ -85,6 +85,7 @@ const transcript = (text: string, seconds: number): WhisperTranscript => ({
   text: ` ${text}`,
   tokens: [1],
   language: 'en',
+  languageProbability: 0.9,
   avgLogProb: -0.2,
   noSpeechProb: 0.01,
   compressionRatio: 1,

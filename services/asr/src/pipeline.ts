@@ -543,6 +543,8 @@ export class AsrPipeline {
         }),
       ),
       language: transcript.language ?? (whisper.recognizer.multilingual ? '' : 'en'),
+      // English-only models have no language to doubt: 1, as for a given language.
+      languageProbability: transcript.languageProbability ?? 1,
       final: segment.final,
       avgLogprob: transcript.avgLogProb,
       noSpeechProb: transcript.noSpeechProb,

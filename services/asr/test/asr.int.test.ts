@@ -160,6 +160,7 @@ describe('asr: real models, real broker', () => {
         expect(s.modelId).toBe('whisper-tiny-en-onnx');
         expect(s.modelVersion).toBe(findModel(manifest, 'whisper-tiny-en-onnx-encoder').version);
         expect(s.language).toBe('en');
+        expect(s.languageProbability).toBe(1); // English-only model
         expect(s.endMs).toBeGreaterThan(s.startMs);
         expect(s.endMs - s.startMs).toBeLessThanOrEqual(15_000n);
         // Sources: the chunks the segment spans, in order, and its capture time is the first one's.

@@ -81,6 +81,9 @@ describe('asr with whisper-base', () => {
         // Detected per segment: reliable on a second of speech or more; a fragment (the 0.7 s after the gap
         // below) may be taken for another language (README: set ASR_LANGUAGE when the language is known).
         if (s.endMs - s.startMs >= 1_000n) expect(s.language, summary(s)).toBe('en');
+        // Detected: a probability among the language tokens, not the 1 of a given language.
+        expect(s.languageProbability, summary(s)).toBeGreaterThan(0);
+        expect(s.languageProbability, summary(s)).toBeLessThanOrEqual(1);
         expect(s.modelId).toBe('whisper-base-onnx');
         expect(s.modelVersion).toBe(findModel(manifest, 'whisper-base-onnx-encoder').version);
       }

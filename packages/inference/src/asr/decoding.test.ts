@@ -84,6 +84,7 @@ describe('greedy decoding', () => {
     const result = await decodeWindow(step, specials, text, { language: 'en' });
     expect(result.tokens).toEqual([3, 4, 5]);
     expect(result.prompt).toEqual([11, 12, 15, 19]);
+    expect(result.languageProbability).toBe(1); // given, not detected
     expect(result.temperature).toBe(0);
     expect(result.avgLogProb).toBeGreaterThan(-0.01);
     expect(calls[0]).toEqual([[11, 12, 15, 19]]);
@@ -112,6 +113,7 @@ describe('greedy decoding', () => {
     });
     const result = await decodeWindow(step, specials, text);
     expect(result.language).toBe('zh');
+    expect(result.languageProbability).toBeGreaterThan(0.99);
     expect(calls[0]).toEqual([[11]]);
     expect(result.prompt).toEqual([11, 13, 15, 19]);
   });

@@ -66,6 +66,11 @@ export interface DecodeResult {
   /** The prompt the tokens followed (sot sequence), for alignment. */
   prompt: number[];
   language: string | undefined;
+  /**
+   * Probability of `language` among the language tokens when it was detected; 1 when it was given (as
+   * faster-whisper reports); undefined for an English-only model.
+   */
+  languageProbability: number | undefined;
   /** Sum of log-probs of the tokens and eot, over (tokens + 1). */
   avgLogProb: number;
   /** Probability of `<|nospeech|>` at the sot position. */
@@ -321,9 +326,12 @@ export async function decodeWindow(
     ...Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)),
   };
   let language = specials.languages.size > 0 ? options.language : undefined;
+  let languageProbability = language === undefined ? undefined : 1;
   if (specials.languages.size > 0 && language === undefined) {
     const [positions] = await step([[specials.sot]], null);
-    language = detectLanguage(positions?.[0] as Float32Array, specials).language;
+    const detected = detectLanguage(positions?.[0] as Float32Array, specials);
+    language = detected.language;
+    languageProbability = detected.probabilities.get(detected.language);
   }
   const prompt = sotSequence(specials, language, o.task);
   const random = rng(o.seed);
@@ -339,6 +347,7 @@ export async function decodeWindow(
       tokens: text,
       prompt,
       language,
+      languageProbability,
       avgLogProb,
       noSpeechProb,
       compressionRatio: ratio,

@@ -27,6 +27,8 @@ export interface WhisperTranscript {
   text: string;
   tokens: number[];
   language: string | undefined;
+  /** Probability of `language` when detected, 1 when given, undefined for an English-only model. */
+  languageProbability: number | undefined;
   avgLogProb: number;
   noSpeechProb: number;
   compressionRatio: number;
@@ -161,6 +163,7 @@ export class WhisperRuntime {
       text: this.tokenizer.decode(result.tokens),
       tokens: result.tokens,
       language: result.language,
+      languageProbability: result.languageProbability,
       avgLogProb: result.avgLogProb,
       noSpeechProb: result.noSpeechProb,
       compressionRatio: result.compressionRatio,
