@@ -2,6 +2,7 @@
 // worker-rpc.ts for why in a worker). Stateless between calls: each call brings its streams' states.
 // ONNX Runtime is used directly, not through ort.ts: Silero's `sr` input is an int64 scalar.
 import ort from 'onnxruntime-node';
+import { openOrtSession } from '../ort.js';
 import type { ExecutionProvider } from '../session.js';
 import { serveWorker } from '../worker-rpc.js';
 import { runVadWindows, VAD_SAMPLE_RATE, type VadWindowJob } from './vad-windows.js';
@@ -41,35 +42,21 @@ const sampleRate = new ort.Tensor('int64', BigInt64Array.from([BigInt(VAD_SAMPLE
 
 serveWorker({
   async init(params: VadWorkerInit) {
-    const failures: string[] = [];
-    for (const provider of params.executionProviders) {
-      try {
-        session = await ort.InferenceSession.create(params.modelPath, {
-          executionProviders: [provider],
-          intraOpNumThreads: params.intraOpThreads,
-          interOpNumThreads: 1,
-          graphOptimizationLevel: 'all',
-        });
-      } catch (error) {
-        failures.push(`${provider}: ${(error as Error).message.split('\n')[0]}`);
-        continue;
-      }
-      const missing = [
-        ...INPUTS.filter((name) => !session?.inputNames.includes(name)),
-        ...OUTPUTS.filter((name) => !session?.outputNames.includes(name)),
-      ];
-      if (missing.length > 0) {
-        const { inputNames, outputNames } = session;
-        await session.release();
-        session = undefined;
-        throw new Error(
-          `not a Silero VAD v5 graph: no ${missing.join(', ')} (inputs ${inputNames.join(', ')}; ` +
-            `outputs ${outputNames.join(', ')})`,
-        );
-      }
-      return { value: { provider, failures } satisfies VadWorkerReady };
+    const opened = await openOrtSession(params.modelPath, params.executionProviders, params.intraOpThreads);
+    const { inputNames, outputNames } = opened.session;
+    const missing = [
+      ...INPUTS.filter((name) => !inputNames.includes(name)),
+      ...OUTPUTS.filter((name) => !outputNames.includes(name)),
+    ];
+    if (missing.length > 0) {
+      await opened.session.release();
+      throw new Error(
+        `not a Silero VAD v5 graph: no ${missing.join(', ')} (inputs ${inputNames.join(', ')}; ` +
+          `outputs ${outputNames.join(', ')})`,
+      );
     }
-    throw new Error(failures.join('; '));
+    session = opened.session;
+    return { value: { provider: opened.provider, failures: opened.failures } satisfies VadWorkerReady };
   },
   async run(params: VadWorkerRun) {
     const model = session;

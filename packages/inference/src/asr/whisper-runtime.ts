@@ -3,6 +3,7 @@
 // word timings. Graph I/O is Hugging Face/optimum's (see convert-whisper.ts), so a hub export runs here too.
 import { readFile } from 'node:fs/promises';
 import ort from 'onnxruntime-node';
+import { openOrtSession } from '../ort.js';
 import type { ExecutionProvider } from '../session.js';
 import { alignWords, type TimedWord } from './alignment.js';
 import { type DecodeOptions, type DecoderStep, decodeWindow, type WhisperSpecials } from './decoding.js';
@@ -41,29 +42,6 @@ export interface WhisperTranscript {
   timings: { featuresMs: number; encoderMs: number; decodeMs: number; alignMs: number };
 }
 
-/** Loads a session, trying the execution providers in order. */
-async function loadSession(
-  path: string,
-  providers: readonly ExecutionProvider[],
-  threads: number,
-): Promise<{ session: ort.InferenceSession; provider: ExecutionProvider; failures: string[] }> {
-  const failures: string[] = [];
-  for (const provider of providers) {
-    try {
-      const session = await ort.InferenceSession.create(path, {
-        executionProviders: [provider],
-        intraOpNumThreads: threads,
-        interOpNumThreads: 1,
-        graphOptimizationLevel: 'all',
-      });
-      return { session, provider, failures };
-    } catch (error) {
-      failures.push(`${provider}: ${(error as Error).message.split('\n')[0]}`);
-    }
-  }
-  throw new Error(`cannot load ${path}: ${failures.join('; ')}`);
-}
-
 /** The alignment heads [layer, head] from a config file; all heads of the upper half when it has none. */
 function alignmentHeads(config: { alignment_heads?: [number, number][] }, layers: number, heads: number) {
   if (Array.isArray(config.alignment_heads) && config.alignment_heads.length > 0)
@@ -88,8 +66,8 @@ export class WhisperRuntime {
 
   static async load(paths: WhisperPaths, providers: readonly ExecutionProvider[], threads: number) {
     const [encoder, decoder] = await Promise.all([
-      loadSession(paths.encoderPath, providers, threads),
-      loadSession(paths.decoderPath, providers, threads),
+      openOrtSession(paths.encoderPath, providers, threads),
+      openOrtSession(paths.decoderPath, providers, threads),
     ]);
     const vocabulary = decoder.session.outputMetadata.find((m) => m.name === 'logits');
     const vocabularySize = vocabulary?.isTensor ? Number(vocabulary.shape[2]) : undefined;
