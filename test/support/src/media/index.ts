@@ -72,6 +72,7 @@ export {
   audibleSpans,
   composeSpeechClip,
   type PlacedUtterance,
+  readSpeechFile,
   renderLavfiAudio,
   type SampleSpan,
   SPEECH_SAMPLE_RATE,

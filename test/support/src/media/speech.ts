@@ -103,6 +103,18 @@ export async function synthesizeSpeech(
 }
 
 /**
+ * A recording on disk (any container ffmpeg reads, or headerless PCM s16le at `rawSampleRate` Hz mono),
+ * resampled to 16 kHz mono floats.
+ */
+export async function readSpeechFile(
+  path: string,
+  { rawSampleRate }: { rawSampleRate?: number } = {},
+): Promise<Float32Array> {
+  const raw = rawSampleRate === undefined ? [] : ['-f', 's16le', '-ar', String(rawSampleRate), '-ac', '1'];
+  return decode16k([...raw, '-i', path]);
+}
+
+/**
  * A lavfi audio source rendered to 16 kHz mono floats, e.g. `anoisesrc=color=pink:amplitude=0.02:seed=1` or
  * an `aevalsrc` melody. The source string goes to ffmpeg as one argument (no shell).
  */
