@@ -37,8 +37,11 @@ describe('PcmChunker', () => {
     expect(Buffer.concat(chunks.map((c) => c.pcm)).equals(stream.subarray(0, 20 * 3200))).toBe(true);
     expect(chunker.bufferedBytes).toBe(246);
     const [last] = chunker.flush(99);
-    expect(last).toMatchObject({ startMs: 2000, durationMs: 123 / 16, receivedAtMs: 99 });
-    expect(last!.pcm.equals(stream.subarray(20 * 3200))).toBe(true);
+    // 123 samples, padded with 5 samples of silence to 8 ms: duration_ms is a whole number on the wire.
+    expect(last).toMatchObject({ startMs: 2000, durationMs: 8, receivedAtMs: 99 });
+    expect(last!.pcm.length).toBe(8 * 32);
+    expect(last!.pcm.subarray(0, 246).equals(stream.subarray(20 * 3200))).toBe(true);
+    expect(last!.pcm.subarray(246).every((b) => b === 0)).toBe(true);
     expect(chunker.flush(100)).toEqual([]);
   });
 
@@ -54,7 +57,7 @@ describe('PcmChunker', () => {
   it('drops a trailing odd byte at flush and emits nothing for an empty tail', () => {
     const chunker = new PcmChunker(10);
     chunker.push(Buffer.from([1, 2, 3]), 0);
-    expect(chunker.flush(0)).toMatchObject([{ durationMs: 1 / 16, startMs: 0 }]);
+    expect(chunker.flush(0)).toMatchObject([{ durationMs: 1, startMs: 0 }]);
     const empty = new PcmChunker(10);
     empty.push(Buffer.from([1]), 0);
     expect(empty.flush(0)).toEqual([]);

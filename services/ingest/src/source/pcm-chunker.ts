@@ -47,15 +47,21 @@ export class PcmChunker {
     return chunks;
   }
 
-  /** End of stream: the last, shorter chunk (whole samples only; a trailing odd byte is dropped). */
+  /**
+   * End of stream: the last, shorter chunk (whole samples only; a trailing odd byte is dropped), padded with
+   * silence to a whole ms (at most 15 samples): `duration_ms` is a whole number on the wire (media.proto), and
+   * the samples must match it.
+   */
   flush(receivedAtMs: number): PcmChunk[] {
     const usable = this.buffered - (this.buffered % PCM_BYTES_PER_SAMPLE);
     const all = Buffer.concat(this.parts, this.buffered);
     this.parts = [];
     this.buffered = 0;
     if (usable === 0) return [];
-    const pcm = Buffer.from(all.subarray(0, usable));
-    return [this.chunk(pcm, usable / PCM_BYTES_PER_MS, receivedAtMs)];
+    const durationMs = Math.ceil(usable / PCM_BYTES_PER_MS);
+    const pcm = Buffer.alloc(durationMs * PCM_BYTES_PER_MS); // zeros: silence
+    all.copy(pcm, 0, 0, usable);
+    return [this.chunk(pcm, durationMs, receivedAtMs)];
   }
 
   private chunk(pcm: Buffer, durationMs: number, receivedAtMs: number): PcmChunk {
