@@ -75,6 +75,9 @@ export const topics = {
       ...(m.channels !== 1 ? [`channels is ${m.channels}, expected 1`] : []),
       ...(m.pcmS16le.length % 2 !== 0 ? ['pcm_s16le has an odd number of bytes'] : []),
       ...(m.chunkId === '' ? ['chunk_id is empty'] : []),
+      ...(m.endOfSession && (m.pcmS16le.length > 0 || m.durationMs !== 0)
+        ? ['an end_of_session record carries samples']
+        : []),
     ],
   }),
   streamEvents: topic({

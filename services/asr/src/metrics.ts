@@ -58,7 +58,7 @@ export function createAsrMetrics(
     }),
     segments: new Histogram({
       name: 'livelens_asr_segment_duration_seconds',
-      help: 'Duration of the transcript segments published, by kind and by why a final ended (silence, max_length, idle, gap, session; open for partials).',
+      help: 'Duration of the transcript segments published, by kind and by why a final ended (silence, max_length, idle, gap, session, end_of_session; open for partials).',
       labelNames: ['kind', 'end'],
       buckets: [0.5, 1, 2, 3, 5, 8, 10, 15, 20, 30],
       registers,
@@ -76,13 +76,13 @@ export function createAsrMetrics(
     }),
     chunks: new Counter({
       name: 'livelens_asr_chunks_total',
-      help: 'Audio chunks by outcome: processed, duplicate (already taken in: a redelivery), gap (processed, after ending the timeline before it), backwards, too_long, max_streams (the last three dead-lettered).',
+      help: 'Audio chunks by outcome: processed, duplicate (already taken in: a redelivery), gap (processed, after ending the timeline before it), end_of_session (the end marker of an ingest session), backwards, too_long, max_streams (the last three dead-lettered).',
       labelNames: ['outcome'],
       registers,
     }),
     timelinesEnded: new Counter({
       name: 'livelens_asr_timelines_ended_total',
-      help: 'Stream timelines ended (open segment flushed as final, state freed), by reason: idle, gap, session.',
+      help: 'Stream timelines ended (open segment flushed as final, state freed), by reason: idle, gap, session, end_of_session (the in-band end of the ingest session).',
       labelNames: ['reason'],
       registers,
     }),

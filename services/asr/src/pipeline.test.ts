@@ -177,7 +177,11 @@ function record(
   streamId: string,
   seq: number,
   offset: number,
-  { startMs = seq * 1_000, epoch = 'e1' }: { startMs?: number; epoch?: string } = {},
+  {
+    startMs = seq * 1_000,
+    epoch = 'e1',
+    endOfSession = false,
+  }: { startMs?: number; epoch?: string; endOfSession?: boolean } = {},
 ): ConsumedRecord<typeof AudioChunkSchema> {
   const message: AudioChunk = create(AudioChunkSchema, {
     streamId,
@@ -185,11 +189,12 @@ function record(
     seq: BigInt(seq),
     chunkId: `${streamId}/${epoch}/a/${seq}`,
     startMs: BigInt(startMs),
-    durationMs: 1_000,
+    durationMs: endOfSession ? 0 : 1_000,
     captureTimeUnixMs: BigInt(1_000 + seq),
     sampleRateHz: 16_000,
     channels: 1,
-    pcmS16le: new Uint8Array(32_000),
+    pcmS16le: new Uint8Array(endOfSession ? 0 : 32_000),
+    endOfSession,
   });
   return {
     message,
@@ -302,6 +307,24 @@ describe('AsrPipeline', () => {
     expect(pipeline.commitLimit('live.audio.v1', 0)).toBeUndefined();
     expect(await metric('livelens_asr_timelines_ended_total', { reason: 'idle' })).toBe(1);
     expect(await metric('livelens_asr_segment_duration_seconds', { end: 'idle' })).toBeGreaterThan(0);
+  });
+
+  it("ends a stream at its session's end marker at once (no idle wait), and a redelivered marker does nothing", async () => {
+    const { pipeline, publisher, metric } = setup(new Map([['s6', [{ open: open(3_200, 15_872) }]]]));
+    await pipeline.handle(record('s6', 0, 4));
+    await pipeline.handle(record('s6', 1, 5, { endOfSession: true }));
+    expect(pipeline.streamCount).toBe(0);
+    expect(publisher.sent.map((s) => [s.segmentId, s.final, Number(s.endMs)])).toEqual([
+      ['s6/e1/s/200', true, 1_000],
+    ]);
+    expect(pipeline.commitLimit('live.audio.v1', 0)).toBeUndefined();
+    expect(await metric('livelens_asr_timelines_ended_total', { reason: 'end_of_session' })).toBe(1);
+    expect(await metric('livelens_asr_segment_duration_seconds', { end: 'end_of_session' })).toBeGreaterThan(
+      0,
+    );
+    await pipeline.handle(record('s6', 1, 5, { endOfSession: true }));
+    expect(publisher.sent).toHaveLength(1);
+    expect(await metric('livelens_asr_chunks_total', { outcome: 'end_of_session' })).toBe(2);
   });
 
   it('retries an idle end whose publish failed at the next check, holding the commit meanwhile', async () => {

@@ -240,6 +240,17 @@ export class AsrPipeline {
         timeline = undefined;
       }
     }
+    if (chunk.endOfSession) {
+      // The session's audio ended (AudioChunk.end_of_session, in band after its last chunk): its open segment
+      // goes out now instead of when the stream goes idle. A redelivered marker finds nothing to end.
+      if (timeline)
+        await this.#end(
+          timeline,
+          timeline.sessionEpoch === chunk.sessionEpoch ? 'end_of_session' : 'session',
+        );
+      metrics.chunks.inc({ outcome: 'end_of_session' });
+      return;
+    }
     if (timeline && timeline.sessionEpoch !== chunk.sessionEpoch) {
       // A new ingest session (restart, takeover): the old one's audio has ended.
       await this.#end(timeline, 'session');
@@ -387,7 +398,7 @@ export class AsrPipeline {
     segment: Pick<SpeechSegment, 'start' | 'end'>,
     reason: SegmentEndReason | 'flush',
   ): void {
-    // The VAD says 'flush' when its stream is flushed; the timeline knows why (idle, gap, session).
+    // The VAD says 'flush' when its stream is flushed; the timeline knows why (idle, gap, session, end).
     const pending = timeline.close(segment, reason === 'flush' ? 'idle' : reason);
     if (pending.evictedSamples > 0) {
       this.#deps.metrics.errors.inc({ kind: 'audio_evicted' });

@@ -7,10 +7,10 @@ import { AudioRing, type OpenSegment, type SpeechSegment, VAD_WINDOW_SAMPLES } f
 export const SAMPLES_PER_MS = 16;
 
 /** Why a final segment ended: the VAD's reasons, or the end of the timeline it was open in. */
-export type SegmentEndReason = 'silence' | 'max_length' | 'idle' | 'gap' | 'session';
+export type SegmentEndReason = 'silence' | 'max_length' | 'idle' | 'gap' | 'session' | 'end_of_session';
 
 /** Why a timeline ends before its stream's next chunk could continue it. */
-export type TimelineEndReason = 'idle' | 'gap' | 'session';
+export type TimelineEndReason = 'idle' | 'gap' | 'session' | 'end_of_session';
 
 /** A chunk taken into the timeline: where it sits and where it came from. */
 export interface ChunkEntry {

@@ -336,6 +336,38 @@ describe('asr: real models, real broker', () => {
     }
   }, 60_000);
 
+  it("publishes the open segment at the session's end marker, without waiting for the stream to go idle", async () => {
+    const ns = testNamespace();
+    const asr = await startAsr(
+      asrEnv(ns, { ASR_PARTIAL_INTERVAL_MS: '0', ASR_IDLE_FLUSH_MS: '600000' }),
+      models,
+    );
+    const transcripts = await collect(ns.topics.transcripts, ns.topics.dlq);
+    const producer = await startProducer();
+    try {
+      const clip = await composeSpeechClip({
+        durationS: 5,
+        lines: [{ text: 'Follow me at live deals for more drops.', atS: 1 }],
+      });
+      // The source ends mid-sentence, 1.5 s into the speech: only the end marker can close the segment.
+      const cut = (clip.utterances[0]?.speech.start ?? 16_000) + 24_000;
+      const chunks = audioChunks('ends', clip.pcm.subarray(0, cut), { endOfSession: true });
+      for (const message of chunks) await producer.publisher.publish(ns.topics.audio, { message });
+      const [final] = await waitFor('the final', () =>
+        transcripts.records.length >= 1 ? transcripts.messages() : undefined,
+      );
+      expect(final?.final).toBe(true);
+      expect(wordsOf(final?.text ?? '')).toContain('follow');
+      expect(Number(final?.endMs)).toBeLessThanOrEqual(cut / 16);
+      await waitFor('the timeline freed', () => (asr.service.pipeline.streamCount === 0 ? true : undefined));
+      expect(await asr.metric('livelens_asr_timelines_ended_total', { reason: 'end_of_session' })).toBe(1);
+      expect(await asr.metric('livelens_asr_chunks_total', { outcome: 'end_of_session' })).toBe(1);
+    } finally {
+      await Promise.all([transcripts.stop(), producer.stop()]);
+      await asr.stop();
+    }
+  }, 60_000);
+
   it('at live pace, publishes a final within a second or so of the chunk that ends its utterance', async () => {
     const ns = testNamespace();
     const asr = await startAsr(asrEnv(ns, { ASR_PARTIAL_INTERVAL_MS: '0' }), models);

@@ -174,6 +174,8 @@ export function audioChunks(
     startMs?: number;
     firstSeq?: number;
     captureStartMs?: number;
+    /** Append the session's end marker (AudioChunk.end_of_session), as ingest does when a session ends. */
+    endOfSession?: boolean;
   } = {},
 ): AudioChunk[] {
   const { sessionEpoch = 'epoch-1', chunkMs = 1_000, startMs = 0, firstSeq = 0 } = options;
@@ -198,6 +200,22 @@ export function audioChunks(
         pcmS16le: new Uint8Array(
           samples.buffer.slice(samples.byteOffset, samples.byteOffset + samples.byteLength),
         ),
+      }),
+    );
+  }
+  if (options.endOfSession) {
+    const seq = firstSeq + chunks.length;
+    chunks.push(
+      create(AudioChunkSchema, {
+        streamId,
+        sessionEpoch,
+        seq: BigInt(seq),
+        chunkId: recordIds.audioChunk(streamId, sessionEpoch, seq),
+        startMs: BigInt(startMs + pcm.length / SAMPLES_PER_MS),
+        captureTimeUnixMs: BigInt(captureStartMs + pcm.length / SAMPLES_PER_MS),
+        sampleRateHz: 16_000,
+        channels: 1,
+        endOfSession: true,
       }),
     );
   }

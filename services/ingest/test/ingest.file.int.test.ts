@@ -82,7 +82,15 @@ describe('ingest: file replay and the control API, against the real broker, Redi
       const span = Number((got.at(-1)?.captureTimeUnixMs ?? 0n) - (got[0]?.captureTimeUnixMs ?? 0n));
       expect(span).toBeGreaterThan(4_000);
 
-      const chunks = audio.messages().filter((a) => a.streamId === 'replay-1');
+      const records = audio.messages().filter((a) => a.streamId === 'replay-1');
+      // The session's audio ends in band: one end_of_session record after the last chunk, no samples.
+      const marker = records.at(-1);
+      expect(marker?.endOfSession).toBe(true);
+      expect([marker?.durationMs, marker?.pcmS16le.length]).toEqual([0, 0]);
+      const chunks = records.slice(0, -1);
+      expect(chunks.some((c) => c.endOfSession)).toBe(false);
+      expect(Number(marker?.seq)).toBe(chunks.length);
+      expect(Number(marker?.startMs)).toBe(Number(chunks.at(-1)?.startMs) + (chunks.at(-1)?.durationMs ?? 0));
       expect(chunks.length).toBeGreaterThanOrEqual(10);
       for (let i = 1; i < chunks.length; i += 1) {
         // Gapless: each chunk starts where the previous ended.
@@ -99,6 +107,8 @@ describe('ingest: file replay and the control API, against the real broker, Redi
         .filter((e) => e.streamId === 'replay-1' && e.kind.case === 'stateChange')
         .map((e) => (e.kind.case === 'stateChange' ? StreamState[e.kind.value.state] : ''));
       expect(states).toEqual(['RUNNING', 'ENDED']);
+      // Nothing lost on a clean replay: no gap record (the shorter last chunk included).
+      expect(events.messages().filter((e) => e.streamId === 'replay-1' && e.kind.case === 'gap')).toEqual([]);
       expect(events.messages().find((e) => e.streamId === 'replay-1')?.labels).toEqual({ shop: 'demo' });
 
       const info = (await ingest.client.getStream({ streamId: 'replay-1' })).stream;

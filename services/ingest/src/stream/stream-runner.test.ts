@@ -166,6 +166,35 @@ describe('StreamRunner', () => {
     expect(states).toEqual(['RUNNING', 'DEGRADED', 'RUNNING', 'ENDED']);
   });
 
+  it("ends the session's audio with an in-band end_of_session record after its last chunk", async () => {
+    const b = broker();
+    const s = scriptedSource();
+    const { runner } = newRunner(b, s);
+    runner.start();
+    await waitFor('the source to start', () => s.runs[0]);
+    const run = s.runs[0];
+    if (!run) throw new Error('no run');
+    const pcm = Buffer.alloc(32_000);
+    run.events.onAudio({ pcm, startMs: 0, durationMs: 1000, receivedAtMs: Date.now() });
+    run.events.onAudio({
+      pcm: pcm.subarray(0, 8000),
+      startMs: 1000,
+      durationMs: 250,
+      receivedAtMs: Date.now(),
+    });
+    await waitFor('two chunks sent', () => (b.sent('live.audio.v1').length === 2 ? true : undefined));
+    await runner.stop('requested');
+
+    const audio = b.sent('live.audio.v1');
+    expect(audio.map((m) => [Number(m.seq), Number(m.startMs), m.durationMs, m.endOfSession])).toEqual([
+      [0, 0, 1000, false],
+      [1, 1000, 250, false],
+      [2, 1250, 0, true],
+    ]);
+    expect((audio[2]?.pcmS16le as Uint8Array | undefined)?.byteLength).toBe(0);
+    expect(audio[2]?.chunkId).toBe(`s1/${runner.sessionEpoch}/a/2`);
+  });
+
   it('reconnects on a transient failure with a RECONNECT gap, fails at once on a permanent one', async () => {
     const b = broker();
     const s = scriptedSource();

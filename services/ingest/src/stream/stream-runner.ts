@@ -140,6 +140,8 @@ export class StreamRunner {
   #lastMediaEndMs = 0;
   #lastSampleAtMs = 0;
   #hasAudio = false;
+  /** Media time where the session's audio ends so far (the end of its last chunk). */
+  #audioEndMs = 0;
   #startedAtMs = 0;
   #restarts = 0;
   #lastError = '';
@@ -331,6 +333,7 @@ export class StreamRunner {
     } finally {
       clearInterval(statusTimer);
       this.#flushGaps();
+      this.#endAudio();
       await Promise.all([this.#frames.close(5_000), this.#audio.close(5_000)]);
       this.#flushGaps(); // anything the close dropped
       await this.#events.close(5_000);
@@ -489,6 +492,7 @@ export class StreamRunner {
     const seq = this.#audioSeq++;
     const startMs = this.#offsetMs + chunk.startMs;
     this.#lastMediaEndMs = Math.max(this.#lastMediaEndMs, startMs + chunk.durationMs);
+    this.#audioEndMs = Math.max(this.#audioEndMs, startMs + chunk.durationMs);
     this.#lastSampleAtMs = chunk.receivedAtMs;
     const message = create(AudioChunkSchema, {
       streamId: this.#spec.streamId,
@@ -509,6 +513,35 @@ export class StreamRunner {
       }
     } else {
       this.#shed(Modality.AUDIO, seq, startMs, startMs + chunk.durationMs);
+    }
+  }
+
+  /**
+   * The in-band end of the session's audio (AudioChunk.end_of_session), queued after its last chunk so that
+   * consumers flush the session at once. A refused marker is logged: consumers end the session when it goes
+   * idle instead.
+   */
+  #endAudio(): void {
+    if (!this.#hasAudio) return;
+    const seq = this.#audioSeq++;
+    const now = Date.now();
+    const message = create(AudioChunkSchema, {
+      streamId: this.#spec.streamId,
+      sessionEpoch: this.sessionEpoch,
+      seq: BigInt(seq),
+      chunkId: recordIds.audioChunk(this.#spec.streamId, this.sessionEpoch, seq),
+      startMs: BigInt(Math.round(this.#audioEndMs)),
+      durationMs: 0,
+      captureTimeUnixMs: BigInt(now),
+      sampleRateHz: 16_000,
+      channels: 1,
+      endOfSession: true,
+    });
+    if (!this.#audio.offer({ message, capturedAtMs: now })) {
+      this.#logger.warn(
+        { seq },
+        'audio queue full at the end of the session: no end-of-session record (consumers end it when idle)',
+      );
     }
   }
 

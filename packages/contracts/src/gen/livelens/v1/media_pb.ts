@@ -10,7 +10,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file livelens/v1/media.proto.
  */
 export const file_livelens_v1_media: GenFile = /*@__PURE__*/
-  fileDesc("ChdsaXZlbGVucy92MS9tZWRpYS5wcm90bxILbGl2ZWxlbnMudjEigwIKC0ZyYW1lU2FtcGxlEhEKCXN0cmVhbV9pZBgBIAEoCRIVCg1zZXNzaW9uX2Vwb2NoGAIgASgJEgsKA3NlcRgDIAEoBBIQCghmcmFtZV9pZBgEIAEoCRIOCgZwdHNfbXMYBSABKAMSHAoUY2FwdHVyZV90aW1lX3VuaXhfbXMYBiABKAMSDQoFd2lkdGgYByABKA0SDgoGaGVpZ2h0GAggASgNEgwKBGpwZWcYCSABKAwSGgoSc2NlbmVfY2hhbmdlX3Njb3JlGAogASgCEjQKD3NhbXBsaW5nX3JlYXNvbhgLIAEoDjIbLmxpdmVsZW5zLnYxLlNhbXBsaW5nUmVhc29uItcBCgpBdWRpb0NodW5rEhEKCXN0cmVhbV9pZBgBIAEoCRIVCg1zZXNzaW9uX2Vwb2NoGAIgASgJEgsKA3NlcRgDIAEoBBIQCghjaHVua19pZBgEIAEoCRIQCghzdGFydF9tcxgFIAEoAxITCgtkdXJhdGlvbl9tcxgGIAEoDRIcChRjYXB0dXJlX3RpbWVfdW5peF9tcxgHIAEoAxIWCg5zYW1wbGVfcmF0ZV9oehgIIAEoDRIQCghjaGFubmVscxgJIAEoDRIRCglwY21fczE2bGUYCiABKAwqcQoOU2FtcGxpbmdSZWFzb24SHwobU0FNUExJTkdfUkVBU09OX1VOU1BFQ0lGSUVEEAASHAoYU0FNUExJTkdfUkVBU09OX0lOVEVSVkFMEAESIAocU0FNUExJTkdfUkVBU09OX1NDRU5FX0NIQU5HRRACYgZwcm90bzM");
+  fileDesc("ChdsaXZlbGVucy92MS9tZWRpYS5wcm90bxILbGl2ZWxlbnMudjEigwIKC0ZyYW1lU2FtcGxlEhEKCXN0cmVhbV9pZBgBIAEoCRIVCg1zZXNzaW9uX2Vwb2NoGAIgASgJEgsKA3NlcRgDIAEoBBIQCghmcmFtZV9pZBgEIAEoCRIOCgZwdHNfbXMYBSABKAMSHAoUY2FwdHVyZV90aW1lX3VuaXhfbXMYBiABKAMSDQoFd2lkdGgYByABKA0SDgoGaGVpZ2h0GAggASgNEgwKBGpwZWcYCSABKAwSGgoSc2NlbmVfY2hhbmdlX3Njb3JlGAogASgCEjQKD3NhbXBsaW5nX3JlYXNvbhgLIAEoDjIbLmxpdmVsZW5zLnYxLlNhbXBsaW5nUmVhc29uIu8BCgpBdWRpb0NodW5rEhEKCXN0cmVhbV9pZBgBIAEoCRIVCg1zZXNzaW9uX2Vwb2NoGAIgASgJEgsKA3NlcRgDIAEoBBIQCghjaHVua19pZBgEIAEoCRIQCghzdGFydF9tcxgFIAEoAxITCgtkdXJhdGlvbl9tcxgGIAEoDRIcChRjYXB0dXJlX3RpbWVfdW5peF9tcxgHIAEoAxIWCg5zYW1wbGVfcmF0ZV9oehgIIAEoDRIQCghjaGFubmVscxgJIAEoDRIRCglwY21fczE2bGUYCiABKAwSFgoOZW5kX29mX3Nlc3Npb24YCyABKAgqcQoOU2FtcGxpbmdSZWFzb24SHwobU0FNUExJTkdfUkVBU09OX1VOU1BFQ0lGSUVEEAASHAoYU0FNUExJTkdfUkVBU09OX0lOVEVSVkFMEAESIAocU0FNUExJTkdfUkVBU09OX1NDRU5FX0NIQU5HRRACYgZwcm90bzM");
 
 /**
  * One sampled video frame. Topic live.frames.v1, key stream_id.
@@ -163,6 +163,17 @@ export type AudioChunk = Message<"livelens.v1.AudioChunk"> & {
    * @generated from field: bytes pcm_s16le = 10;
    */
   pcmS16le: Uint8Array;
+
+  /**
+   * Set on one last record after a session's audio ends (the source ended, the stream was stopped or failed,
+   * or the replica gave it up): no samples, duration 0, seq one past the last chunk, start_ms the session's
+   * media end. In band, so it arrives after every chunk of the session on the same partition: consumers flush
+   * what they hold for the session at once instead of waiting for it to go idle. Best effort: ingest may
+   * fail to publish it, so consumers still end idle sessions.
+   *
+   * @generated from field: bool end_of_session = 11;
+   */
+  endOfSession: boolean;
 };
 
 /**
