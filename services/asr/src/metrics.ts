@@ -82,7 +82,7 @@ export function createAsrMetrics(
     }),
     timelinesEnded: new Counter({
       name: 'livelens_asr_timelines_ended_total',
-      help: 'Stream timelines ended (open segment flushed as final, state freed), by reason: idle, gap, session, end_of_session (the in-band end of the ingest session).',
+      help: 'Stream timelines ended (open segment flushed as final, state freed), by reason: idle, gap, session, end_of_session (the in-band end of the ingest session), revoked (its partition moved to another replica: dropped, not published).',
       labelNames: ['reason'],
       registers,
     }),

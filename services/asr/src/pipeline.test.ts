@@ -327,6 +327,20 @@ describe('AsrPipeline', () => {
     expect(await metric('livelens_asr_chunks_total', { outcome: 'end_of_session' })).toBe(2);
   });
 
+  it('drops the streams of partitions moved to another replica, publishing nothing, and keeps the rest', async () => {
+    const { pipeline, publisher, metric } = setup(new Map([['s7', [{ open: open(3_200, 15_872) }]]]));
+    await pipeline.handle(record('s7', 0, 9));
+    expect(pipeline.commitLimit('live.audio.v1', 0)).toBe('9');
+    await pipeline.retainPartitions('live.audio.v1', [0, 1]);
+    await pipeline.retainPartitions('live.other.v1', []);
+    expect(pipeline.streamCount).toBe(1);
+    await pipeline.retainPartitions('live.audio.v1', [1]);
+    expect(pipeline.streamCount).toBe(0);
+    expect(publisher.sent).toEqual([]);
+    expect(pipeline.commitLimit('live.audio.v1', 0)).toBeUndefined();
+    expect(await metric('livelens_asr_timelines_ended_total', { reason: 'revoked' })).toBe(1);
+  });
+
   it('retries an idle end whose publish failed at the next check, holding the commit meanwhile', async () => {
     const { pipeline, publisher, advance } = setup(new Map([['s5', [{ open: open(3_200, 15_872) }]]]));
     await pipeline.handle(record('s5', 0, 3));

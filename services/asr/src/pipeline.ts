@@ -357,6 +357,32 @@ export class AsrPipeline {
   }
 
   /**
+   * After a rebalance (ConsumerLoop `onAssignment`): forgets the streams whose chunks come from partitions of
+   * `topic` this replica no longer owns, without publishing anything. Their open segments and unpublished
+   * finals are not lost: the commit limit kept their chunks uncommitted, so the partition's new owner replays
+   * them and publishes the whole utterances under the same segment ids. Resolves once every such stream is
+   * forgotten (each after the chunk it may be processing).
+   */
+  async retainPartitions(topic: string, partitions: readonly number[]): Promise<void> {
+    const owned = new Set(partitions);
+    const lost = (t: StreamTimeline) => t.source?.topic === topic && !owned.has(t.source.partition);
+    await Promise.all(
+      [...this.#streams.values()].filter(lost).map((timeline) =>
+        this.#locks.run(timeline.streamId, async () => {
+          if (this.#streams.get(timeline.streamId) !== timeline || !lost(timeline)) return;
+          this.#deps.models.vad.detector.drop(timeline.streamId);
+          this.#forget(timeline);
+          this.#deps.metrics.timelinesEnded.inc({ reason: 'revoked' });
+          this.#logger.info(
+            { streamId: timeline.streamId, partition: timeline.source?.partition },
+            'partition moved to another replica: stream state dropped (the new owner replays it)',
+          );
+        }),
+      ),
+    );
+  }
+
+  /**
    * ConsumerLoop's commit limit: the offset of the earliest chunk of `partition` a stream still needs (the
    * first chunk of its oldest unpublished segment, or of audio a future segment may include).
    */

@@ -103,6 +103,13 @@ export function createAsrService(deps: AsrDeps, config: AsrConfig): AsrServiceHa
     maxInFlight: config.maxInFlight,
     partitionsConsumedConcurrently: config.partitionsConcurrently,
     commitLimit: (topic, partition) => pipeline.commitLimit(topic, partition),
+    onAssignment: (partitions) => {
+      pipeline
+        .retainPartitions(topics.audio.name, partitions)
+        .catch((error: unknown) =>
+          logger.error({ err: error }, 'dropping the streams of lost partitions failed'),
+        );
+    },
   });
 
   let idleTimer: NodeJS.Timeout | undefined;

@@ -125,4 +125,96 @@ describe('asr restart mid-utterance', () => {
       await second?.stop();
     }
   }, 180_000);
+
+  it('on a rebalance, the old owner drops the moved stream unpublished; the new owner publishes it whole', async () => {
+    const ns = testNamespace();
+    // Two partitions, two replicas: each ends up with one. The idle flush is out of the way (the streams end
+    // with their end-of-session marker), so only the rebalance can take a stream from the first replica.
+    const env = asrEnv(ns, {
+      ASR_TOPIC_PARTITIONS: '2',
+      ASR_PARTIAL_INTERVAL_MS: '0',
+      ASR_IDLE_FLUSH_MS: '600000',
+    });
+    const transcripts = await collect(ns.topics.transcripts, ns.topics.dlq);
+    const producer = await startProducer();
+    const clip = await composeSpeechClip({
+      durationS: 11,
+      lines: [
+        {
+          text: 'Hi everyone and welcome back to the live, today we have the best deals on skincare for you',
+          atS: 1.5,
+          voice: 'en-us+f2',
+        },
+      ],
+    });
+    // Stream ids whose keys land on different partitions (the partitioner is murmur2, so this is fixed).
+    const ids = ['shop-north', 'shop-south'];
+    const chunks = Object.fromEntries(
+      ids.map((id) => [id, audioChunks(id, clip.pcm, { endOfSession: true })]),
+    );
+    const partitionOf: Record<string, number> = {};
+    const publish = async (from: number, to: number) => {
+      for (let i = from; i < to; i += 1)
+        for (const id of ids) {
+          const message = chunks[id]?.[i];
+          if (!message) continue;
+          const [sent] = await producer.publisher.publish(ns.topics.audio, { message });
+          partitionOf[id] = sent?.partition ?? -1;
+        }
+    };
+    const first = await startAsr(env, models);
+    let second: Awaited<ReturnType<typeof startAsr>> | undefined;
+    try {
+      await publish(0, 5);
+      expect(new Set(Object.values(partitionOf)).size, JSON.stringify(partitionOf)).toBe(2);
+      await waitFor('both streams mid-utterance on the first replica', () =>
+        ids.every(
+          (id) =>
+            first.service.pipeline.timeline(id)?.open && first.service.pipeline.timeline(id)?.lastSeq === 4n,
+        )
+          ? true
+          : undefined,
+      );
+      second = await startAsr(env, models);
+      // The rebalance gives the second replica one partition: the first forgets that partition's stream.
+      await waitFor(
+        'the first replica to drop the moved stream',
+        () => (first.service.pipeline.streamCount === 1 ? true : undefined),
+        { timeoutMs: 60_000 },
+      );
+      const moved = ids.find((id) => !first.service.pipeline.timeline(id));
+      expect(await first.metric('livelens_asr_timelines_ended_total', { reason: 'revoked' })).toBe(1);
+      expect(transcripts.messages()).toEqual([]);
+
+      // The rest of both streams, then their end markers.
+      await publish(5, chunks[ids[0] as string]?.length ?? 0);
+      await waitFor('a final for each stream', () =>
+        ids.every((id) => transcripts.messages().some((t) => t.streamId === id && t.final))
+          ? true
+          : undefined,
+      );
+      const finals = transcripts.messages().filter((t) => t.final);
+      const report = finals.map((t) => `${t.streamId} ${t.segmentId} "${t.text}"`).join('\n');
+      console.info(`[asr rebalance] moved ${moved}:\n${report}`);
+      for (const id of ids) {
+        const mine = finals.filter((t) => t.streamId === id);
+        expect(mine, report).toHaveLength(1);
+        const words = wordsOf(mine[0]?.text ?? '');
+        // Whole: the moved stream's new owner replayed it from the held commit, not from where it moved.
+        expect(words.slice(0, 2), report).toEqual(['hi', 'everyone']);
+        expect(words.at(-1), report).toBe('you');
+      }
+      // Each replica ended the stream it owns at its marker (counted once the final is acknowledged).
+      for (const replica of [first, second])
+        await waitFor('the end marker counted', async () =>
+          (await replica.metric('livelens_asr_chunks_total', { outcome: 'end_of_session' })) === 1
+            ? true
+            : undefined,
+        );
+    } finally {
+      await Promise.all([transcripts.stop(), producer.stop()]);
+      await first.stop();
+      await second?.stop();
+    }
+  }, 180_000);
 });

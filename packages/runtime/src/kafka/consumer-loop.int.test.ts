@@ -197,6 +197,7 @@ describe('consumer loop on the real broker', () => {
     const keys = Array.from({ length: 8 }, (_, i) => `stream-${i}`);
     const perKey = 60;
     const log: { member: string; key: string; seq: number }[] = [];
+    const assignments: Record<string, number[][]> = { a: [], b: [] };
     const member = (name: string) =>
       client.consumerLoop(
         frames,
@@ -211,6 +212,7 @@ describe('consumer loop on the real broker', () => {
           dlqTopic: dlq,
           heartbeatIntervalMs: 500,
           sessionTimeoutMs: 10_000,
+          onAssignment: (partitions) => assignments[name]?.push([...partitions]),
         },
       );
     const producing = (async () => {
@@ -256,6 +258,17 @@ describe('consumer loop on the real broker', () => {
       }
     }
     expect(new Set(log.map((e) => e.member))).toEqual(new Set(['a', 'b']));
+    // onAssignment after every rebalance: a owned all 4, then shared them with b (disjoint halves that cover
+    // every partition); once a left, b owns all 4.
+    expect(assignments.a?.[0]).toEqual([0, 1, 2, 3]);
+    const aShared = assignments.a?.at(-1) ?? [];
+    const bShared = assignments.b?.[0] ?? [];
+    expect(aShared.length).toBeGreaterThan(0);
+    expect(bShared.length).toBeGreaterThan(0);
+    expect([...aShared, ...bShared].sort()).toEqual([0, 1, 2, 3]);
+    await waitFor('b to own every partition', () =>
+      JSON.stringify(assignments.b?.at(-1)) === '[0,1,2,3]' ? true : undefined,
+    );
     // b owns everything now: its commits reach the end offsets, nothing was dead-lettered, no slot leaked.
     const end = await client.admin().endOffsets(frames.name);
     await waitFor('b to commit every partition to its end', async () => {

@@ -48,8 +48,8 @@ export type RecordHandler<Desc extends DescMessage> = (
 /** running → draining → stopped, or → failed; every transition is logged. */
 export type ConsumerLoopState = 'idle' | 'starting' | 'running' | 'draining' | 'stopped' | 'failed';
 
-type Settings = Required<Omit<ConsumerLoopOptions, 'groupId' | 'commitLimit'>> &
-  Pick<ConsumerLoopOptions, 'commitLimit'> & { groupId: string; service: string };
+type Settings = Required<Omit<ConsumerLoopOptions, 'groupId' | 'commitLimit' | 'onAssignment'>> &
+  Pick<ConsumerLoopOptions, 'commitLimit' | 'onAssignment'> & { groupId: string; service: string };
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
@@ -167,6 +167,12 @@ export class ConsumerLoop<Desc extends DescMessage> {
         { memberId: payload.memberId, leader: payload.isLeader, assignment: payload.memberAssignment },
         'joined group',
       );
+      const partitions = [...(payload.memberAssignment[topic.name] ?? [])].sort((x, y) => x - y);
+      try {
+        s.onAssignment?.(partitions);
+      } catch (error) {
+        this.#logger.error({ err: error, partitions }, 'onAssignment threw');
+      }
     });
     this.#consumer.on(CRASH, ({ payload }) => {
       if (!payload.restart && this.#state !== 'draining' && this.#state !== 'stopped') {

@@ -64,6 +64,14 @@ export interface ConsumerLoopOptions {
    * the committed offset. @default no limit
    */
   commitLimit?: (topic: string, partition: number) => string | undefined;
+  /**
+   * Called after every rebalance this member takes part in, with the partitions of the loop's topic it owns
+   * now (sorted; empty when it owns none). A handler that keeps state per stream drops the state of streams
+   * on partitions it no longer owns: their next owner replays them from the committed offset (held back by
+   * `commitLimit`), so the old owner must neither publish nor keep them. Must not throw (a throw is logged).
+   * @default none
+   */
+  onAssignment?: (partitions: readonly number[]) => void;
 }
 
 export const defaultConsumerLoopOptions = {
@@ -77,4 +85,4 @@ export const defaultConsumerLoopOptions = {
   handlerAttempts: 5,
   maxRestarts: 5,
   maxDeadLetterValueBytes: 1024 * 1024,
-} as const satisfies Required<Omit<ConsumerLoopOptions, 'groupId' | 'commitLimit'>>;
+} as const satisfies Required<Omit<ConsumerLoopOptions, 'groupId' | 'commitLimit' | 'onAssignment'>>;
