@@ -3,7 +3,7 @@
 // same run.
 //
 //   npm run bench:asr [-- --seconds 60 --speech 0.5 --models base,tiny-en --beams 1,5 --threads 1
-//                        --vad-rounds 3 --full-beams 1 --whole-beams 1 --providers cpu]
+//                        --vad-rounds 3 --full-beams 1 --whole-beams 1 --providers cpu --encoder-windows full,4]
 //
 // Audio: one live stream of `--seconds` of 16 kHz mono, composed by composeSpeechClip (test-support): live-
 // commerce sentences in six espeak-ng voices and several rates, laid out with silences of varied length
@@ -78,6 +78,12 @@ const vadRounds = Number(arg('vad-rounds', '3'));
 const fullBeams = list(arg('full-beams', '1')).map(Number);
 const wholeBeams = list(arg('whole-beams', '1')).map(Number);
 const providers = list(arg('providers', 'cpu')) as ExecutionProvider[];
+/** Encoder inputs of ours: `full` (30 s windows, as Whisper was trained) or seconds of padding after a segment. */
+const encoderWindows = list(arg('encoder-windows', 'full,4'));
+for (const w of encoderWindows)
+  if (w !== 'full' && !(Number(w) >= 0 && Number(w) <= 30))
+    throw new Error(`--encoder-windows: ${w} is neither full nor 0..30 seconds`);
+const paddingOf = (window: string) => (window === 'full' ? undefined : Number(window));
 if (!(seconds >= 10 && seconds <= 600)) throw new Error('--seconds must be 10..600');
 if (!(speechFraction > 0.1 && speechFraction < 0.9)) throw new Error('--speech must be in (0.1, 0.9)');
 for (const m of modelNames)
@@ -258,6 +264,8 @@ async function runVad(vad: SileroVad, pcm: Int16Array, rounds: number): Promise<
 interface WhisperRun {
   model: ModelName;
   beam: number;
+  /** `full`, or seconds of encoder padding after each segment. */
+  window: string;
   threads: number;
   cpuS: number;
   wallS: number;
@@ -277,8 +285,15 @@ async function runWhisper(
   threads: number,
   beam: number,
   segments: readonly Float32Array[],
+  window: string,
 ): Promise<WhisperRun> {
-  const options = { beamSize: beam, language: 'en', temperatures: [0] };
+  const encoderPaddingS = paddingOf(window);
+  const options = {
+    beamSize: beam,
+    language: 'en',
+    temperatures: [0],
+    ...(encoderPaddingS === undefined ? {} : { encoderPaddingS }),
+  };
   await asr.transcribe(segments[0] as Float32Array, options);
   let peakRss = rssMb('VmRSS');
   const sampler = setInterval(() => {
@@ -303,6 +318,7 @@ async function runWhisper(
   return {
     model,
     beam,
+    window,
     threads,
     cpuS,
     wallS,
@@ -553,26 +569,30 @@ async function main() {
         );
         const ours: WhisperRun[] = [];
         try {
-          for (const beam of beams) {
-            const run = await runWhisper(asr, model, threads, beam, segmentAudio);
-            whisperProvider = run.provider;
-            ours.push(run);
-            console.error(
-              `ours ${model} beam ${beam} threads ${threads}: ${run.cpuS.toFixed(2)} CPU s, ${run.wallS.toFixed(2)} s wall`,
-            );
-          }
+          for (const beam of beams)
+            for (const window of encoderWindows) {
+              const run = await runWhisper(asr, model, threads, beam, segmentAudio, window);
+              whisperProvider = run.provider;
+              ours.push(run);
+              console.error(
+                `ours ${model} beam ${beam} window ${window} threads ${threads}: ${run.cpuS.toFixed(2)} CPU s, ${run.wallS.toFixed(2)} s wall`,
+              );
+            }
         } finally {
           await asr.close();
         }
 
         for (const run of ours) {
           const ref = reference.segments.find((r) => r.beam === run.beam);
+          const windowLabel = run.window === 'full' ? '' : `, segment + ${run.window} s encoder window`;
+          // The reference rows once per beam (with its first run of ours).
+          const firstOfBeam = run === ours.find((o) => o.beam === run.beam);
           if (!ref) throw new Error(`the reference has no beam ${run.beam} run`);
           const modelLabel = model === 'base' ? 'whisper-base' : 'whisper-tiny.en';
           rows.push(
             streamRow(
               'Whisper',
-              `ours (onnxruntime-node, ${run.provider})`,
+              `ours (onnxruntime-node, ${run.provider}${windowLabel})`,
               modelLabel,
               run.beam,
               threads,
@@ -595,9 +615,10 @@ async function main() {
               'peak RSS MB': round(reference.peak_rss_mb, 0),
               'WER vs script': `${round(100 * wer(stream.text, r.texts.join(' ')), 1)} %`,
             });
-          rows.push(referenceRow('reference (faster-whisper, first window per segment)', ref));
+          if (firstOfBeam)
+            rows.push(referenceRow('reference (faster-whisper, first window per segment)', ref));
           const full = reference.full.find((r) => r.beam === run.beam);
-          if (full)
+          if (full && firstOfBeam)
             rows.push(
               referenceRow(
                 `reference (faster-whisper transcribe() as is: ${full.windows} windows for ${spans.length} segments)`,
@@ -609,25 +630,28 @@ async function main() {
           combined.push(
             streamRow(
               'VAD + Whisper',
-              'ours',
+              `ours${windowLabel}`,
               modelLabel,
               run.beam,
               threads,
               oursTotal,
               vadRun.wallS + run.wallS,
             ),
-            streamRow(
-              'VAD + Whisper',
-              'reference (its VAD + the same segments)',
-              modelLabel,
-              run.beam,
-              threads,
-              refTotal,
-              refVadWallS + ref.wall_s,
-            ),
           );
+          if (firstOfBeam)
+            combined.push(
+              streamRow(
+                'VAD + Whisper',
+                'reference (its VAD + the same segments)',
+                modelLabel,
+                run.beam,
+                threads,
+                refTotal,
+                refVadWallS + ref.wall_s,
+              ),
+            );
           const whole = reference.whole.find((w) => w.beam === run.beam);
-          if (whole)
+          if (whole && firstOfBeam)
             combined.push(
               streamRow(
                 'VAD + Whisper',
@@ -643,6 +667,7 @@ async function main() {
           ratios.push({
             model: modelLabel,
             beam: run.beam,
+            'encoder window': run.window === 'full' ? '30 s' : `segment + ${run.window} s`,
             threads,
             'Whisper, same segments': round(ref.cpu_s / run.cpuS, 2),
             'Whisper, same segments (wall)': round(ref.wall_s / run.wallS, 2),
@@ -656,9 +681,9 @@ async function main() {
             .filter((d) => d.t !== d.r)
             .map((d) => `#${d.i} ours "${d.t}" vs "${d.r}"`);
           agreement.push(
-            `${modelLabel} beam ${run.beam} (${threads} thread${threads > 1 ? 's' : ''}): ${same}/${run.texts.length} segments with identical text${differ.length ? ` (differ: ${differ.join('; ')})` : ''}; temperature fallback would retry ${run.wouldFallBack}`,
+            `${modelLabel} beam ${run.beam}${windowLabel} (${threads} thread${threads > 1 ? 's' : ''}): ${same}/${run.texts.length} segments with identical text${differ.length ? ` (differ: ${differ.join('; ')})` : ''}; temperature fallback would retry ${run.wouldFallBack}`,
           );
-          if (full) {
+          if (full && firstOfBeam) {
             const extra = full.texts
               .map((t, i) => ({ i, t, first: ref.texts[i] ?? '' }))
               .filter((d) => d.t !== d.first)

@@ -50,6 +50,18 @@ describe('asr config', () => {
     expect(config.whisperModel).toBe('whisper-tiny-en');
     expect(config.language).toBe('zh');
     expect(config.executionProviders).toEqual(['cuda', 'cpu']);
+    expect(config.encoderPaddingS).toBeUndefined();
+    expect(loadAsrConfig({ ASR_ENCODER_WINDOW: '4' }).encoderPaddingS).toBe(4);
+    expect(loadAsrConfig({ ASR_ENCODER_WINDOW: '0.5' }).encoderPaddingS).toBe(0.5);
+    expect(() => loadAsrConfig({ ASR_ENCODER_WINDOW: 'short' })).toThrow(
+      /ASR_ENCODER_WINDOW: expected full, or seconds of silence after the segment/,
+    );
+    expect(() => loadAsrConfig({ ASR_ENCODER_WINDOW: '45' })).toThrow(
+      /ASR_ENCODER_WINDOW: expected at most 30 s/,
+    );
+    expect(() => loadAsrConfig({ ASR_WHISPER_MODEL: 'whisper-tiny-en', ASR_ENCODER_WINDOW: '4' })).toThrow(
+      /ASR_WHISPER_MODEL, ASR_ENCODER_WINDOW: whisper-tiny-en needs the full 30 s encoder window/,
+    );
   });
 
   it('names every bad variable, what it expected and what it got', () => {

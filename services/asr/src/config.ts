@@ -53,6 +53,16 @@ export const asrConfigFields = {
     'Beam width of the Whisper decoder; 1 = greedy (fastest).',
     '1',
   ),
+  encoderPaddingS: field(
+    'ASR_ENCODER_WINDOW',
+    z
+      .string()
+      .regex(/^(full|\d+(\.\d+)?)$/, 'expected full, or seconds of silence after the segment (e.g. 4)')
+      .transform((v) => (v === 'full' ? undefined : Number(v)))
+      .pipe(z.number().max(30, 'expected at most 30 s of padding').optional()),
+    'Encoder input per segment: full = padded to a 30 s window (Whisper as trained); a number = the segment plus that many seconds of silence (with 4 and whisper-base on English: 2.9x less CPU for about the same WER; Mandarin and tiny.en loop, so tiny.en refuses it; docs/benchmarks.md).',
+    'full',
+  ),
   executionProviders: field(
     'ASR_EXECUTION_PROVIDERS',
     listOf(EXECUTION_PROVIDERS),
@@ -187,6 +197,13 @@ export function loadAsrConfig(source: Readonly<Record<string, string | undefined
     throw new LiveLensError(
       `invalid configuration:\n  ASR_MAX_SEGMENT_MS, ASR_VAD_SPEECH_PAD_MS, ASR_VAD_MIN_SPEECH_MS: ${(error as Error).message}`,
       { code: 'invalid_config', retriable: false, cause: error },
+    );
+  }
+  if (config.whisperModel === 'whisper-tiny-en' && config.encoderPaddingS !== undefined) {
+    // Measured (bench:asr): tiny.en loops on short encoder windows (209 % WER against 29 % with 30 s).
+    throw new LiveLensError(
+      `invalid configuration:\n  ASR_WHISPER_MODEL, ASR_ENCODER_WINDOW: whisper-tiny-en needs the full 30 s encoder window (it repeats itself on shorter ones), got ASR_ENCODER_WINDOW=${config.encoderPaddingS}`,
+      { code: 'invalid_config', retriable: false },
     );
   }
   return config;

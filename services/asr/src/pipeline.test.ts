@@ -96,10 +96,13 @@ const transcript = (text: string, seconds: number): WhisperTranscript => ({
   timings: { featuresMs: 1, encoderMs: 1, decodeMs: 1, alignMs: 1 },
 });
 
+/** The options of every transcribe call, in order. */
+const transcribeCalls: unknown[] = [];
 const recognizer: SpeechRecognizer = {
   provider: 'cpu',
   multilingual: false,
-  async transcribe(audio) {
+  async transcribe(audio, callOptions) {
+    transcribeCalls.push(callOptions);
     return transcript(`heard ${(audio.length / 16_000).toFixed(2)} s`, audio.length / 16_000);
   },
   async close() {
@@ -325,6 +328,18 @@ describe('AsrPipeline', () => {
     await pipeline.handle(record('s6', 1, 5, { endOfSession: true }));
     expect(publisher.sent).toHaveLength(1);
     expect(await metric('livelens_asr_chunks_total', { outcome: 'end_of_session' })).toBe(2);
+  });
+
+  it('passes the encoder window to Whisper only when one is configured', async () => {
+    for (const encoderPaddingS of [undefined, 4]) {
+      const { pipeline } = setup(new Map([['s8', [{ open: open(3_200, 15_872) }]]]), { encoderPaddingS });
+      transcribeCalls.length = 0;
+      await pipeline.handle(record('s8', 0, 1));
+      await pipeline.handle(record('s8', 1, 2, { endOfSession: true }));
+      expect(transcribeCalls).toHaveLength(1);
+      expect((transcribeCalls[0] as { encoderPaddingS?: number }).encoderPaddingS).toBe(encoderPaddingS);
+      expect('encoderPaddingS' in (transcribeCalls[0] as object)).toBe(encoderPaddingS !== undefined);
+    }
   });
 
   it('drops the streams of partitions moved to another replica, publishing nothing, and keeps the rest', async () => {

@@ -38,6 +38,8 @@ export interface AsrPipelineOptions {
   /** Whisper language code; '' = detect (multilingual models). */
   readonly language: string;
   readonly beamSize: number;
+  /** Seconds of silence the encoder sees after a segment; undefined = the full 30 s window. */
+  readonly encoderPaddingS?: number | undefined;
   /** 0 = no partials. */
   readonly partialIntervalMs: number;
   readonly idleFlushMs: number;
@@ -179,6 +181,7 @@ export class AsrPipeline {
           const transcript = await recognizer.transcribe(job.audio, {
             ...(language && recognizer.multilingual ? { language } : {}),
             beamSize: options.beamSize,
+            ...(options.encoderPaddingS === undefined ? {} : { encoderPaddingS: options.encoderPaddingS }),
             // Word timings (one more decoder pass) for finals only: partials are superseded anyway.
             wordTimestamps: job.kind === 'final',
           });

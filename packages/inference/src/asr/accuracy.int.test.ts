@@ -1,6 +1,11 @@
 import { readFile } from 'node:fs/promises';
 import { createLogger } from '@livelens/runtime';
-import { asrClipSuite, generateSpeechClip, readSpeechFile } from '@livelens/test-support/media';
+import {
+  asrClipSuite,
+  generateSpeechClip,
+  readSpeechFile,
+  type SpeechClipSpec,
+} from '@livelens/test-support/media';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { findModel, loadManifest } from '../manifest.js';
 import { defaultCacheDir, resolveModel } from '../resolve.js';
@@ -157,16 +162,42 @@ beforeAll(async () => {
 }, 600_000);
 afterAll(() => asr?.close());
 
+/** Word (or character) errors per named set, and a printable report. */
+class ErrorTally {
+  readonly #sets = new Map<string, { errors: number; words: number; lines: string[] }>();
+
+  add(set: string, reference: readonly string[], hypothesis: readonly string[], name: string, text: string) {
+    const s = this.#sets.get(set) ?? { errors: 0, words: 0, lines: [] };
+    const errors = editDistance(reference, hypothesis);
+    s.errors += errors;
+    s.words += reference.length;
+    s.lines.push(`${name} (${errors}/${reference.length}): "${text.trim()}"`);
+    this.#sets.set(set, s);
+  }
+
+  rate(set: string): number {
+    const s = this.#sets.get(set);
+    return s ? s.errors / s.words : Number.NaN;
+  }
+
+  words(set: string): number {
+    return this.#sets.get(set)?.words ?? 0;
+  }
+
+  report(prefix: string, { lines = true } = {}): string {
+    return [...this.#sets.entries()]
+      .map(
+        ([name, s]) =>
+          `[asr accuracy] ${prefix}${name}: ${((s.errors / s.words) * 100).toFixed(1)}% (${s.errors}/${s.words})${lines ? `\n  ${s.lines.join('\n  ')}` : ''}`,
+      )
+      .join('\n');
+  }
+}
+
 describe('speech recognition accuracy (Whisper base, beam 5, temperature fallback)', () => {
-  it('has a WER of at most 20% on synthesized English speech (espeak-ng voices and rates), and prints every set', async () => {
-    const sets = new Map<string, { errors: number; words: number; lines: string[] }>();
-    const add = (set: string, reference: string[], hypothesis: string[], line: string) => {
-      const s = sets.get(set) ?? { errors: 0, words: 0, lines: [] };
-      s.errors += editDistance(reference, hypothesis);
-      s.words += reference.length;
-      s.lines.push(line);
-      sets.set(set, s);
-    };
+  it('has a WER of at most 20% on synthesized English speech (espeak-ng voices and rates), and prints every set and a noise sweep', async () => {
+    const tally = new ErrorTally();
+    const english: { spec: SpeechClipSpec; words: string[] }[] = [];
     for (const spec of asrClipSuite()) {
       const clip = await generateSpeechClip(spec);
       if (clip.durationS > 30) continue; // one window; longer audio is the service's (VAD-cut) job
@@ -175,61 +206,80 @@ describe('speech recognition accuracy (Whisper base, beam 5, temperature fallbac
         // Characters (CER), script-insensitive comparison is not attempted: traditional vs simplified counts.
         const reference = [...clip.text.replace(/[\s\p{P}]/gu, '')];
         const hypothesis = [...result.text.replace(/[\s\p{P}]/gu, '')];
-        add('synthesized Mandarin (CER)', reference, hypothesis, `${spec.name}: "${result.text.trim()}"`);
+        tally.add('synthesized Mandarin (CER)', reference, hypothesis, spec.name, result.text);
         continue;
       }
-      const set = spec.noise ? 'synthesized English with noise' : 'synthesized English';
-      add(
-        set,
-        normaliseEnglish(clip.text),
-        normaliseEnglish(result.text),
-        `${spec.name}: "${result.text.trim()}"`,
+      const set = spec.noise ? 'synthesized English with noise (own sentences)' : 'synthesized English';
+      tally.add(set, normaliseEnglish(clip.text), normaliseEnglish(result.text), spec.name, result.text);
+      if (!spec.noise) english.push({ spec, words: normaliseEnglish(clip.text) });
+    }
+    // The same clean English clips under white noise at falling SNRs: how fast accuracy degrades.
+    for (const snrDb of [20, 10, 5])
+      for (const { spec, words } of english) {
+        const clip = await generateSpeechClip({
+          ...spec,
+          name: `${spec.name}-${snrDb}db`,
+          noise: { snrDb, seed: 3 },
+        });
+        const result = await asr.transcribe(clip.audio, { beamSize: 5, language: 'en' });
+        tally.add(
+          `synthesized English, white noise ${snrDb} dB SNR`,
+          words,
+          normaliseEnglish(result.text),
+          clip.spec.name,
+          result.text,
+        );
+      }
+    console.info(tally.report(''));
+    expect(tally.words('synthesized English')).toBeGreaterThan(40);
+    expect(tally.rate('synthesized English')).toBeLessThanOrEqual(0.2);
+    // The noise sweep is reported, not gated: the 20% target is not met under noise (24% at 20 dB SNR with
+    // Whisper base on espeak-ng's voice; see packages/inference/README.md). It only has to be all there.
+    for (const snrDb of [20, 10, 5])
+      expect(tally.words(`synthesized English, white noise ${snrDb} dB SNR`)).toBe(
+        tally.words('synthesized English'),
       );
-    }
-    const rate = (name: string) => {
-      const s = sets.get(name);
-      return s ? s.errors / s.words : Number.NaN;
-    };
-    console.info(
-      [...sets.entries()]
-        .map(
-          ([name, s]) =>
-            `[asr accuracy] ${name}: ${((s.errors / s.words) * 100).toFixed(1)}% (${s.errors}/${s.words})\n  ${s.lines.join('\n  ')}`,
-        )
-        .join('\n'),
-    );
-    expect(sets.get('synthesized English')?.words).toBeGreaterThan(40);
-    expect(rate('synthesized English')).toBeLessThanOrEqual(0.2);
-  }, 600_000);
+  }, 900_000);
 
-  it('has a WER of at most 10% on real read speech that registry packages ship, and prints every set', async () => {
-    const sets = new Map<string, { errors: number; words: number; lines: string[] }>();
-    let errors = 0;
-    let words = 0;
-    for (const recording of await realRecordings()) {
-      const result = await asr.transcribe(recording.audio, { beamSize: 5, language: 'en' });
-      const reference = normaliseEnglish(recording.text);
-      const e = editDistance(reference, normaliseEnglish(result.text));
-      const s = sets.get(recording.set) ?? { errors: 0, words: 0, lines: [] };
-      s.errors += e;
-      s.words += reference.length;
-      s.lines.push(`${recording.name} (${e}/${reference.length}): "${result.text.trim()}"`);
-      sets.set(recording.set, s);
-      errors += e;
-      words += reference.length;
-    }
+  it('has a WER of at most 10% on real read speech that registry packages ship, also with a 4 s encoder window', async () => {
+    const recordings = await realRecordings();
+    const tally = new ErrorTally();
+    const encoderMs = { full: 0, padded: 0 };
+    for (const [window, encoderPaddingS] of [
+      ['full', undefined],
+      ['padded', 4],
+    ] as const)
+      for (const recording of recordings) {
+        const result = await asr.transcribe(recording.audio, {
+          beamSize: 5,
+          language: 'en',
+          ...(encoderPaddingS === undefined ? {} : { encoderPaddingS }),
+        });
+        encoderMs[window] += result.timings.encoderMs;
+        const label = window === 'full' ? '30 s window' : 'segment + 4 s window';
+        const reference = normaliseEnglish(recording.text);
+        tally.add(
+          `${label}: ${recording.set}`,
+          reference,
+          normaliseEnglish(result.text),
+          recording.name,
+          result.text,
+        );
+        tally.add(
+          `${label}: all sets`,
+          reference,
+          normaliseEnglish(result.text),
+          recording.name,
+          result.text,
+        );
+      }
     console.info(
-      [...sets.entries()]
-        .map(
-          ([name, s]) =>
-            `[asr accuracy] real: ${name}: ${((s.errors / s.words) * 100).toFixed(1)}% (${s.errors}/${s.words})\n  ${s.lines.join('\n  ')}`,
-        )
-        .join('\n') +
-        `\n[asr accuracy] real read speech, all sets: ${((errors / words) * 100).toFixed(1)}% (${errors}/${words})`,
+      `${tally.report('real: ')}\n[asr accuracy] real: encoder time ${encoderMs.full.toFixed(0)} ms with the 30 s window, ${encoderMs.padded.toFixed(0)} ms with segment + 4 s (${(encoderMs.full / encoderMs.padded).toFixed(2)}x)`,
     );
-    expect(words).toBeGreaterThan(100);
-    expect(errors / words).toBeLessThanOrEqual(0.1);
-  }, 600_000);
+    expect(tally.words('30 s window: all sets')).toBeGreaterThan(100);
+    expect(tally.rate('30 s window: all sets')).toBeLessThanOrEqual(0.1);
+    expect(tally.rate('segment + 4 s window: all sets')).toBeLessThanOrEqual(0.1);
+  }, 900_000);
 
   it('normalises numbers, prices and codes the same way on both sides', () => {
     expect(normaliseEnglish('The price is 29 dollars 99.')).toEqual(normaliseEnglish(' The price is $29.99'));
