@@ -31,6 +31,7 @@ export {
   startHealthServer,
 } from './health.js';
 export * from './kafka/index.js';
+export { KeyedLock } from './keyed-lock.js';
 export { handleShutdownSignals } from './lifecycle.js';
 export { createLogger, type Logger } from './logger.js';
 export { connectRedis, createRedis, fromRedisError, type Redis, type RedisClientOptions } from './redis.js';

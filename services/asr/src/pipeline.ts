@@ -19,7 +19,13 @@ import {
   type VadResult,
   type WhisperTranscript,
 } from '@livelens/inference';
-import { type ConsumedRecord, LiveLensError, type Logger, type Publisher } from '@livelens/runtime';
+import {
+  type ConsumedRecord,
+  KeyedLock,
+  LiveLensError,
+  type Logger,
+  type Publisher,
+} from '@livelens/runtime';
 import type { AsrMetrics, TranscriptKind } from './metrics.js';
 import type { AsrModels } from './models.js';
 import {
@@ -71,41 +77,6 @@ interface WhisperJob {
 interface Decoded {
   readonly transcript: WhisperTranscript;
   readonly decodeMs: number;
-}
-
-/** Runs `fn`s one at a time per key, in call order (the consumer loop and the idle flush share streams). */
-class KeyedLock {
-  readonly #tails = new Map<string, Promise<void>>();
-  readonly #waiting = new Map<string, number>();
-
-  /** Calls waiting for `key` (not counting the one running). */
-  waiting(key: string): number {
-    return this.#waiting.get(key) ?? 0;
-  }
-
-  async run<T>(key: string, fn: () => Promise<T>): Promise<T> {
-    const previous = this.#tails.get(key) ?? Promise.resolve();
-    let release: () => void = () => undefined;
-    const mine = new Promise<void>((resolve) => {
-      release = resolve;
-    });
-    const tail = previous.then(() => mine);
-    this.#tails.set(key, tail);
-    this.#waiting.set(key, this.waiting(key) + 1);
-    try {
-      await previous;
-    } finally {
-      const left = this.waiting(key) - 1;
-      if (left > 0) this.#waiting.set(key, left);
-      else this.#waiting.delete(key);
-    }
-    try {
-      return await fn();
-    } finally {
-      release();
-      if (this.#tails.get(key) === tail) this.#tails.delete(key);
-    }
-  }
 }
 
 /**
