@@ -10,8 +10,9 @@ import { createLogger, type Logger } from './logger.js';
 
 /** What the process entry needs of a consumer service (frame-analyzer, asr, ...). */
 export interface ConsumerServiceHandle {
+  /** The service's consumer loops (one per input topic); the process exits 1 when one fails for good. */
   // biome-ignore lint/suspicious/noExplicitAny: any topic's loop; the entry only watches its state.
-  readonly loop: ConsumerLoop<any>;
+  readonly loops: readonly ConsumerLoop<any>[];
   start(): Promise<void>;
   /** For /readyz: throws why the service is not ready. */
   ready(): Promise<void>;
@@ -119,11 +120,12 @@ export function runConsumerService<Config extends ConsumerServiceConfig, Resourc
     const running = service;
     const held = resources;
     await running.start();
-    void running.loop.closed().then(() => {
-      if (running.loop.state !== 'failed') return;
-      logger.fatal({ err: running.loop.failure }, 'consumer failed: exiting');
-      process.exit(1);
-    });
+    for (const loop of running.loops)
+      void loop.closed().then(() => {
+        if (loop.state !== 'failed') return;
+        logger.fatal({ err: loop.failure }, 'consumer failed: exiting');
+        process.exit(1);
+      });
     handleShutdownSignals(
       async () => {
         await running.stop();

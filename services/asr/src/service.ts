@@ -55,6 +55,8 @@ export interface AsrServiceHandle {
   readonly metrics: AsrMetrics;
   readonly pipeline: AsrPipeline;
   readonly loop: ConsumerLoop<typeof AudioChunkSchema>;
+  /** The same loop, as the process entry (runConsumerService) watches a service's loops. */
+  readonly loops: readonly ConsumerLoop<typeof AudioChunkSchema>[];
   /** Joins the consumer group, starts transcribing and checking for idle streams. */
   start(): Promise<void>;
   /** For /readyz: resolves when the consumer runs (the models are loaded by construction), throws why not. */
@@ -128,6 +130,7 @@ export function createAsrService(deps: AsrDeps, config: AsrConfig): AsrServiceHa
     metrics,
     pipeline,
     loop,
+    loops: [loop],
     async start() {
       await loop.start();
       idleTimer = setInterval(checkIdle, Math.min(1_000, Math.max(100, config.idleFlushMs / 4)));

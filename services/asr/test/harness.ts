@@ -1,4 +1,4 @@
-import type { DescMessage, MessageShape } from '@bufbuild/protobuf';
+import type { DescMessage } from '@bufbuild/protobuf';
 import { create } from '@bufbuild/protobuf';
 import {
   type AudioChunk,
@@ -9,6 +9,7 @@ import {
 } from '@livelens/contracts';
 import { findModel, loadManifest, resolveModel } from '@livelens/inference';
 import { createLogger, KafkaClient, type Logger } from '@livelens/runtime';
+import { collectTopic, startTestProducer } from '@livelens/runtime/testing';
 import { repoRoot, testInfrastructure, uniqueName } from '@livelens/test-support';
 import { Registry } from 'prom-client';
 import { loadAsrConfig } from '../src/config.js';
@@ -112,51 +113,12 @@ export async function startAsr(env: Record<string, string>, models: AsrModels, n
 }
 
 /** A producer of test records: protobuf through the topic's contract, or raw bytes (garbage). */
-export async function startProducer() {
-  const kafka = new KafkaClient(
-    { brokers: testInfrastructure().kafkaBrokers },
-    { logger: testLogger('producer'), registry: new Registry() },
-  );
-  const publisher = kafka.publisher({ service: 'test-producer' });
-  await publisher.connect();
-  return { publisher, kafka, stop: () => publisher.disconnect() };
-}
+export const startProducer = () =>
+  startTestProducer(testInfrastructure().kafkaBrokers, testLogger('producer'));
 
 /** Reads a topic from the beginning into an array, in arrival order, for assertions; `stop()` when done. */
-export async function collect<D extends DescMessage>(spec: TopicSpec<D>, dlq: TopicSpec) {
-  const logger = testLogger('collector');
-  const kafka = new KafkaClient(
-    { brokers: testInfrastructure().kafkaBrokers },
-    { logger, registry: new Registry() },
-  );
-  // The replica under test creates its topics when it starts; a collector may start first.
-  await kafka.admin().ensureTopics([spec as unknown as TopicSpec, dlq], { partitions: 2 });
-  const publisher = kafka.publisher({ service: 'collector' });
-  await publisher.connect();
-  const records: { message: MessageShape<D>; partition: number; offset: string; receivedAtMs: number }[] = [];
-  const loop = kafka.consumerLoop(
-    spec,
-    async ({ message, partition, offset }) => {
-      records.push({ message, partition, offset, receivedAtMs: Date.now() });
-    },
-    {
-      groupId: uniqueName('collector'),
-      service: 'collector',
-      deadLetters: publisher,
-      dlqTopic: dlq,
-      heartbeatIntervalMs: 1_000,
-    },
-  );
-  await loop.start();
-  return {
-    records,
-    messages: () => records.map((r) => r.message),
-    async stop() {
-      await loop.drain(5_000);
-      await publisher.disconnect();
-    },
-  };
-}
+export const collect = <D extends DescMessage>(spec: TopicSpec<D>, dlq: TopicSpec) =>
+  collectTopic(testInfrastructure().kafkaBrokers, spec, dlq, testLogger('collector'));
 
 /** 16 kHz samples per chunk of `chunkMs`. */
 const SAMPLES_PER_MS = 16;

@@ -44,6 +44,8 @@ export interface FrameAnalyzerServiceHandle {
   readonly metrics: FrameAnalyzerMetrics;
   readonly batcher: MicroBatcher<FrameJob, FrameAnalysis>;
   readonly loop: ConsumerLoop<typeof FrameSampleSchema>;
+  /** The same loop, as the process entry (runConsumerService) watches a service's loops. */
+  readonly loops: readonly ConsumerLoop<typeof FrameSampleSchema>[];
   /** Joins the consumer group and starts analysing. */
   start(): Promise<void>;
   /** For /readyz: resolves when the consumer runs (the models are loaded by construction), throws why not. */
@@ -115,6 +117,7 @@ export function createFrameAnalyzerService(
     metrics,
     batcher,
     loop,
+    loops: [loop],
     async start() {
       await loop.start();
       logger.info(

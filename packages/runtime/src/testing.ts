@@ -1,0 +1,63 @@
+// Test helpers for services' integration tests (`@livelens/runtime/testing`): a producer of test records and
+// a collector that reads a topic into an array, both on the real broker. Not for production code.
+import { randomUUID } from 'node:crypto';
+import type { DescMessage, MessageShape } from '@bufbuild/protobuf';
+import type { TopicSpec } from '@livelens/contracts';
+import { Registry } from 'prom-client';
+import { KafkaClient } from './kafka/client.js';
+import type { Logger } from './logger.js';
+
+/** A producer of test records: protobuf through the topic's contract, or raw bytes (garbage). */
+export async function startTestProducer(brokers: string[], logger: Logger) {
+  const kafka = new KafkaClient({ brokers }, { logger, registry: new Registry() });
+  const publisher = kafka.publisher({ service: 'test-producer' });
+  await publisher.connect();
+  return { publisher, kafka, stop: () => publisher.disconnect() };
+}
+
+/** One collected record, in arrival order. */
+export interface CollectedRecord<D extends DescMessage> {
+  message: MessageShape<D>;
+  partition: number;
+  offset: string;
+  receivedAtMs: number;
+}
+
+/**
+ * Reads a topic from the beginning into an array, in arrival order, for assertions (its own consumer group);
+ * `stop()` when done. The topic and `dlq` are created (2 partitions) if the service under test has not yet.
+ */
+export async function collectTopic<D extends DescMessage>(
+  brokers: string[],
+  spec: TopicSpec<D>,
+  dlq: TopicSpec,
+  logger: Logger,
+) {
+  const kafka = new KafkaClient({ brokers }, { logger, registry: new Registry() });
+  await kafka.admin().ensureTopics([spec as unknown as TopicSpec, dlq], { partitions: 2 });
+  const publisher = kafka.publisher({ service: 'collector' });
+  await publisher.connect();
+  const records: CollectedRecord<D>[] = [];
+  const loop = kafka.consumerLoop(
+    spec,
+    async ({ message, partition, offset }) => {
+      records.push({ message, partition, offset, receivedAtMs: Date.now() });
+    },
+    {
+      groupId: `collector-${randomUUID()}`,
+      service: 'collector',
+      deadLetters: publisher,
+      dlqTopic: dlq,
+      heartbeatIntervalMs: 1_000,
+    },
+  );
+  await loop.start();
+  return {
+    records,
+    messages: () => records.map((r) => r.message),
+    async stop() {
+      await loop.drain(5_000);
+      await publisher.disconnect();
+    },
+  };
+}
