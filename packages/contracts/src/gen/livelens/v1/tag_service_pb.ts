@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file livelens/v1/tag_service.proto.
  */
 export const file_livelens_v1_tag_service: GenFile = /*@__PURE__*/
-  fileDesc("Ch1saXZlbGVucy92MS90YWdfc2VydmljZS5wcm90bxILbGl2ZWxlbnMudjEidwoQV2F0Y2hUYWdzUmVxdWVzdBISCgpzdHJlYW1faWRzGAEgAygJEiIKBGtpbmQYAiABKA4yFC5saXZlbGVucy52MS5UYWdLaW5kEisKDG1pbl9zZXZlcml0eRgDIAEoDjIVLmxpdmVsZW5zLnYxLlNldmVyaXR5IjkKEVdhdGNoVGFnc1Jlc3BvbnNlEiQKBWV2ZW50GAEgASgLMhUubGl2ZWxlbnMudjEuVGFnRXZlbnQiLAoXR2V0U3RyZWFtU3VtbWFyeVJlcXVlc3QSEQoJc3RyZWFtX2lkGAEgASgJImMKCFRhZ0NvdW50Eg4KBnRhZ19pZBgBIAEoCRIiCgRraW5kGAIgASgOMhQubGl2ZWxlbnMudjEuVGFnS2luZBIQCghlcGlzb2RlcxgDIAEoDRIRCgltYXhfc2NvcmUYBCABKAIiuwEKGEdldFN0cmVhbVN1bW1hcnlSZXNwb25zZRIRCglzdHJlYW1faWQYASABKAkSIwoEdGFncxgCIAMoCzIVLmxpdmVsZW5zLnYxLlRhZ0NvdW50EiwKDW9wZW5fZXBpc29kZXMYAyADKAsyFS5saXZlbGVucy52MS5UYWdFdmVudBIYChB0YXhvbm9teV92ZXJzaW9uGAQgASgJEh8KF2xhc3RfZXZlbnRfdGltZV91bml4X21zGAUgASgDMrsBCgpUYWdTZXJ2aWNlEkwKCVdhdGNoVGFncxIdLmxpdmVsZW5zLnYxLldhdGNoVGFnc1JlcXVlc3QaHi5saXZlbGVucy52MS5XYXRjaFRhZ3NSZXNwb25zZTABEl8KEEdldFN0cmVhbVN1bW1hcnkSJC5saXZlbGVucy52MS5HZXRTdHJlYW1TdW1tYXJ5UmVxdWVzdBolLmxpdmVsZW5zLnYxLkdldFN0cmVhbVN1bW1hcnlSZXNwb25zZWIGcHJvdG8z", [file_livelens_v1_tags]);
+  fileDesc("Ch1saXZlbGVucy92MS90YWdfc2VydmljZS5wcm90bxILbGl2ZWxlbnMudjEimwEKEFdhdGNoVGFnc1JlcXVlc3QSEgoKc3RyZWFtX2lkcxgBIAMoCRIiCgRraW5kGAIgASgOMhQubGl2ZWxlbnMudjEuVGFnS2luZBIrCgxtaW5fc2V2ZXJpdHkYAyABKA4yFS5saXZlbGVucy52MS5TZXZlcml0eRIPCgd0YWdfaWRzGAQgAygJEhEKCW1pbl9zY29yZRgFIAEoAiI5ChFXYXRjaFRhZ3NSZXNwb25zZRIkCgVldmVudBgBIAEoCzIVLmxpdmVsZW5zLnYxLlRhZ0V2ZW50IiwKF0dldFN0cmVhbVN1bW1hcnlSZXF1ZXN0EhEKCXN0cmVhbV9pZBgBIAEoCSJjCghUYWdDb3VudBIOCgZ0YWdfaWQYASABKAkSIgoEa2luZBgCIAEoDjIULmxpdmVsZW5zLnYxLlRhZ0tpbmQSEAoIZXBpc29kZXMYAyABKA0SEQoJbWF4X3Njb3JlGAQgASgCIrsBChhHZXRTdHJlYW1TdW1tYXJ5UmVzcG9uc2USEQoJc3RyZWFtX2lkGAEgASgJEiMKBHRhZ3MYAiADKAsyFS5saXZlbGVucy52MS5UYWdDb3VudBIsCg1vcGVuX2VwaXNvZGVzGAMgAygLMhUubGl2ZWxlbnMudjEuVGFnRXZlbnQSGAoQdGF4b25vbXlfdmVyc2lvbhgEIAEoCRIfChdsYXN0X2V2ZW50X3RpbWVfdW5peF9tcxgFIAEoAzK7AQoKVGFnU2VydmljZRJMCglXYXRjaFRhZ3MSHS5saXZlbGVucy52MS5XYXRjaFRhZ3NSZXF1ZXN0Gh4ubGl2ZWxlbnMudjEuV2F0Y2hUYWdzUmVzcG9uc2UwARJfChBHZXRTdHJlYW1TdW1tYXJ5EiQubGl2ZWxlbnMudjEuR2V0U3RyZWFtU3VtbWFyeVJlcXVlc3QaJS5saXZlbGVucy52MS5HZXRTdHJlYW1TdW1tYXJ5UmVzcG9uc2ViBnByb3RvMw", [file_livelens_v1_tags]);
 
 /**
  * @generated from message livelens.v1.WatchTagsRequest
@@ -38,6 +38,20 @@ export type WatchTagsRequest = Message<"livelens.v1.WatchTagsRequest"> & {
    * @generated from field: livelens.v1.Severity min_severity = 3;
    */
   minSeverity: Severity;
+
+  /**
+   * Only these tags (taxonomy tag ids); all when empty.
+   *
+   * @generated from field: repeated string tag_ids = 4;
+   */
+  tagIds: string[];
+
+  /**
+   * Only events whose score is at or above this, in [0, 1]; 0 = all.
+   *
+   * @generated from field: float min_score = 5;
+   */
+  minScore: number;
 };
 
 /**
@@ -137,11 +151,16 @@ export type GetStreamSummaryResponse = Message<"livelens.v1.GetStreamSummaryResp
   openEpisodes: TagEvent[];
 
   /**
+   * The taxonomy the tag kinds, names and severities come from.
+   *
    * @generated from field: string taxonomy_version = 4;
    */
   taxonomyVersion: string;
 
   /**
+   * Capture time (Unix ms) of the newest record fusion took in for the stream: how current the summary is.
+   * 0 when fusion has no state for the stream (never seen, or expired).
+   *
    * @generated from field: int64 last_event_time_unix_ms = 5;
    */
   lastEventTimeUnixMs: bigint;

@@ -1,0 +1,55 @@
+import { readFile } from 'node:fs/promises';
+import { commonConfigFields, configTableMarkdown } from '@livelens/runtime';
+import { describe, expect, it } from 'vitest';
+import { fusionConfigFields, loadFusionConfig } from './config.js';
+
+describe('fusion config', () => {
+  it('has a documented default for every field', () => {
+    expect(loadFusionConfig({})).toMatchObject({
+      taxonomyPath: '',
+      windowMs: 10_000,
+      hopMs: 5_000,
+      allowedLatenessMs: 30_000,
+      maxInputSkewMs: 8_000,
+      maxObservations: 5_000,
+      maxEvidence: 20,
+      minScoreIncrease: 0.05,
+      stateTtlSeconds: 86_400,
+      redisKeyPrefix: 'livelens:fusion:',
+      grpcPort: 50_052,
+      groupId: 'livelens-fusion',
+      sessionTimeoutMs: 30_000,
+      redisUrl: 'redis://127.0.0.1:16379',
+    });
+  });
+
+  it('names every bad variable, and refuses a hop longer than the window', () => {
+    expect(() => loadFusionConfig({ FUSION_WINDOW_MS: 'ten', FUSION_MIN_SCORE_INCREASE: '2' })).toThrow(
+      /FUSION_WINDOW_MS: expected an integer 1000\.\.300000, got "ten"[\s\S]*FUSION_MIN_SCORE_INCREASE: expected a number 0\.\.1, got "2"/,
+    );
+    expect(() => loadFusionConfig({ FUSION_WINDOW_MS: '5000', FUSION_HOP_MS: '10000' })).toThrow(
+      /FUSION_WINDOW_MS, FUSION_HOP_MS: window hop must be a positive integer of ms at most the size, got 10000/,
+    );
+  });
+
+  it("matches the README's configuration table", async () => {
+    const readme = await readFile(new URL('../README.md', import.meta.url), 'utf8');
+    const own = Object.fromEntries(
+      Object.entries(fusionConfigFields).filter(([key]) => !(key in commonConfigFields)),
+    );
+    const cells = (table: string) =>
+      table
+        .split('\n')
+        .filter((line) => line.startsWith('| `'))
+        .map((line) =>
+          line
+            .split('|')
+            .slice(1, -1)
+            .map((c) => c.trim())
+            .join(' | '),
+        );
+    expect(cells(readme).filter((row) => row.startsWith('`FUSION_'))).toEqual(
+      cells(configTableMarkdown(own)),
+    );
+  });
+});

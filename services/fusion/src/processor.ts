@@ -1,0 +1,218 @@
+// Applies consumed records to their stream's state: state from Redis (cached), the pure state machine, the
+// state written back (compare-and-set) with the outputs it decided, the outputs published, the outbox cleared.
+// The consumer loop commits a record only after this resolves, so a crash anywhere replays the record, which
+// the state recognises (offset) or has not seen; the outbox makes sure decided outputs go out exactly as
+// decided.
+
+import type { ReviewItemSchema, TagEvent, TagEventSchema, TopicSpec } from '@livelens/contracts';
+import { KeyedLock, LiveLensError, type Logger, type Publisher } from '@livelens/runtime';
+import type { FusionMetrics } from './metrics.js';
+import { reviewItemOf, tagEventOf } from './outputs.js';
+import type { FusionStore, VersionedState } from './store.js';
+import {
+  applyRecord,
+  type FusionOutput,
+  type FusionRecord,
+  type FusionRules,
+  type FusionSettings,
+  INPUTS,
+} from './windows/stream-fusion.js';
+
+export interface FusionProcessorDeps {
+  readonly store: FusionStore;
+  readonly rules: FusionRules;
+  readonly publisher: Publisher;
+  readonly topics: {
+    readonly tags: TopicSpec<typeof TagEventSchema>;
+    readonly review: TopicSpec<typeof ReviewItemSchema>;
+  };
+  readonly metrics: FusionMetrics;
+  readonly logger: Logger;
+  /** Called with every tag event once the broker acknowledged it (WatchTags). */
+  readonly onTagEvent?: (event: TagEvent) => void;
+  readonly now?: () => number;
+}
+
+export interface FusionProcessorOptions extends FusionSettings {
+  /** Stream states cached in memory at most (least recently used go first; Redis has them all). */
+  readonly maxCachedStreams: number;
+}
+
+/** Compare-and-set attempts per record before it fails (retriable: the consumer loop retries it). */
+const MAX_ATTEMPTS = 8;
+
+export class FusionProcessor {
+  readonly #deps: FusionProcessorDeps;
+  readonly #options: FusionProcessorOptions;
+  readonly #locks = new KeyedLock();
+  /** Least recently used first. */
+  readonly #cache = new Map<string, VersionedState>();
+  readonly #now: () => number;
+
+  constructor(deps: FusionProcessorDeps, options: FusionProcessorOptions) {
+    this.#deps = deps;
+    this.#options = options;
+    this.#now = deps.now ?? Date.now;
+  }
+
+  get cachedStreams(): number {
+    return this.#cache.size;
+  }
+
+  /** Windows waiting for the watermark, over the cached streams (each stream: stream watermark → fastest input). */
+  get openWindows(): number {
+    const { sizeMs, hopMs } = this.#options.window;
+    let open = 0;
+    for (const { state } of this.#cache.values()) {
+      if (state.watermarkMs === null) continue;
+      const fastest = Math.max(...INPUTS.map((i) => state.inputs[i] ?? Number.NEGATIVE_INFINITY));
+      if (fastest > state.watermarkMs) open += Math.ceil((fastest - state.watermarkMs + sizeMs) / hopMs);
+    }
+    return open;
+  }
+
+  /** The latest cached state of a stream (tests, GetStreamSummary). */
+  cached(streamId: string): VersionedState | undefined {
+    return this.#cache.get(streamId);
+  }
+
+  /**
+   * Applies one record. Resolves once its outputs are acknowledged by the broker and the state that holds
+   * it is in Redis. A record past the allowed lateness throws a non-retriable error (the consumer loop
+   * dead-letters it); a Redis or broker failure throws a retriable one (the loop retries the record).
+   */
+  async handle(record: FusionRecord, streamId: string): Promise<void> {
+    await this.#locks.run(streamId, () => this.#handle(record, streamId));
+  }
+
+  async #handle(record: FusionRecord, streamId: string): Promise<void> {
+    const { metrics, rules, store } = this.#deps;
+    for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt += 1) {
+      let current = this.#cache.get(streamId) ?? (await store.load(streamId));
+      if (current.state.outbox.length > 0) {
+        // Outputs a previous attempt (or replica) decided but may not have published: they go first.
+        const flushed = await this.#flush(streamId, current);
+        if (!flushed) continue;
+        current = flushed;
+      }
+      const state = structuredClone(current.state);
+      const started = performance.now();
+      const result = applyRecord(state, record, rules, this.#options);
+      metrics.evaluationSeconds.observe((performance.now() - started) / 1000);
+      if (result.outcome === 'duplicate') {
+        metrics.records.inc({ input: record.input, outcome: 'duplicate' });
+        this.#remember(streamId, current);
+        return;
+      }
+      if (result.outcome === 'late') {
+        metrics.records.inc({ input: record.input, outcome: 'late' });
+        metrics.lateRecords.inc({ input: record.input });
+        throw new LiveLensError(`late record: ${result.reason}`, {
+          code: 'invalid_argument',
+          retriable: false,
+          context: { streamId },
+        });
+      }
+      const version = await store.save(streamId, current.version, state);
+      if (version === undefined) {
+        metrics.stateConflicts.inc();
+        this.#cache.delete(streamId);
+        continue;
+      }
+      metrics.records.inc({ input: record.input, outcome: 'applied' });
+      metrics.windows.inc({ reason: 'watermark' }, result.windowsDecided);
+      metrics.windows.inc({ reason: 'late' }, result.windowsRedecided);
+      metrics.observationsEvicted.inc(result.observationsEvicted);
+      this.#observeLag(state.inputs);
+      const saved = { version, state };
+      this.#remember(streamId, saved);
+      if (state.outbox.length > 0 && !(await this.#flush(streamId, saved))) {
+        // Another writer took the stream after our write: it holds (and publishes) what we decided.
+        this.#cache.delete(streamId);
+      }
+      return;
+    }
+    throw new LiveLensError(`stream ${streamId}: state kept changing under ${MAX_ATTEMPTS} attempts`, {
+      code: 'unavailable',
+      context: { streamId },
+    });
+  }
+
+  /** Publishes a state's outbox, then clears it (compare-and-set); undefined when another writer won. */
+  async #flush(streamId: string, current: VersionedState): Promise<VersionedState | undefined> {
+    await this.#publish(current.state.outbox);
+    const state = { ...current.state, outbox: [] };
+    const version = await this.#deps.store.save(streamId, current.version, state);
+    if (version === undefined) {
+      this.#deps.metrics.stateConflicts.inc();
+      this.#cache.delete(streamId);
+      return undefined;
+    }
+    const saved = { version, state };
+    this.#remember(streamId, saved);
+    return saved;
+  }
+
+  async #publish(outputs: readonly FusionOutput[]): Promise<void> {
+    const { publisher, topics, rules, metrics } = this.#deps;
+    const now = this.#now();
+    const events: TagEvent[] = [];
+    const reviews = [];
+    for (const output of outputs) {
+      if (output.kind === 'review') {
+        reviews.push({ message: reviewItemOf(output, now) });
+        continue;
+      }
+      const tag = rules.tag(output.tagId);
+      if (!tag) {
+        // The taxonomy changed under a state written by an older one: the event cannot be described.
+        this.#deps.logger.error(
+          { tagId: output.tagId, eventId: output.eventId },
+          'tag no longer in the taxonomy',
+        );
+        continue;
+      }
+      events.push(tagEventOf(output, tag, now));
+    }
+    if (events.length > 0)
+      await publisher.publish(
+        topics.tags,
+        events.map((message) => ({ message })),
+      );
+    if (reviews.length > 0) await publisher.publish(topics.review, reviews);
+    const ackedAt = this.#now();
+    for (const output of outputs) {
+      if (output.kind === 'review') {
+        metrics.reviews.inc({ tag: output.tagId });
+        continue;
+      }
+      const kind = rules.tag(output.tagId)?.kind ?? 'unknown';
+      metrics.tags.inc({ kind, tag: output.tagId, state: output.state });
+      if (output.latestCaptureTimeUnixMs > 0)
+        metrics.endToEndLatency.observe(
+          { state: output.state },
+          (ackedAt - output.latestCaptureTimeUnixMs) / 1000,
+        );
+    }
+    for (const event of events) this.#deps.onTagEvent?.(event);
+  }
+
+  #observeLag(inputs: Partial<Record<(typeof INPUTS)[number], number>>): void {
+    const known = INPUTS.filter((i) => inputs[i] !== undefined);
+    if (known.length === 0) return;
+    const fastest = Math.max(...known.map((i) => inputs[i] as number));
+    for (const input of INPUTS) {
+      const at = inputs[input];
+      if (at !== undefined) this.#deps.metrics.watermarkLag.set({ input }, (fastest - at) / 1000);
+    }
+  }
+
+  #remember(streamId: string, value: VersionedState): void {
+    this.#cache.delete(streamId);
+    this.#cache.set(streamId, value);
+    while (this.#cache.size > this.#options.maxCachedStreams) {
+      const oldest = this.#cache.keys().next().value as string;
+      this.#cache.delete(oldest);
+    }
+  }
+}

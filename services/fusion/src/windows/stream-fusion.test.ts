@@ -1,0 +1,276 @@
+import { describe, expect, it } from 'vitest';
+import type { EvidenceItem, Observation, TagDecision, WindowDecision, WindowInput } from '../model.js';
+import {
+  applyRecord,
+  emptyStreamState,
+  type FusionOutput,
+  type FusionRecord,
+  type FusionRules,
+  type FusionSettings,
+  type StreamState,
+  type TagEventOutput,
+} from './stream-fusion.js';
+
+// The state machine alone, with stand-in rules: "code" in any text fires `promo` (0.9, or 0.95 when said and
+// shown), "maybe" gives a review case (0.4). The real rule engine has its own tests (src/rules).
+
+const rules: FusionRules = {
+  taxonomyVersion: '1.0.0',
+  tag: (id) =>
+    id === 'promo'
+      ? { id, kind: 'intent', name: 'Promo code', severity: 'low', quietPeriodMs: 10_000 }
+      : undefined,
+  evaluate(window: WindowInput): WindowDecision {
+    const hits = window.observations.filter((o) => o.text.includes('code'));
+    const maybes = window.observations.filter((o) => o.text.includes('maybe'));
+    const decisions: TagDecision[] = [];
+    const evidence = (list: Observation[]): EvidenceItem[] =>
+      list.map((o) => ({
+        observationId: o.id,
+        kind: o.kind,
+        source: o.source,
+        snippet: o.text,
+        mediaTimeMs: o.startMs,
+        confidence: o.confidence,
+        ruleId: 'promo.code',
+      }));
+    if (hits.length > 0 || maybes.length > 0) {
+      const kinds = new Set(hits.map((o) => o.kind));
+      const score = hits.length === 0 ? 0.4 : kinds.size > 1 ? 0.95 : 0.9;
+      decisions.push({
+        tagId: 'promo',
+        score,
+        fired: score >= 0.6,
+        review: score >= 0.3 && score < 0.6,
+        evidence: evidence(hits.length > 0 ? hits : maybes),
+        evaluations: [{ ruleId: 'promo.code', matched: hits.length > 0, score, explanation: 'stand-in' }],
+        formula: '1 - prod(1 - w_i * c_i)',
+        acceptThreshold: 0.6,
+        reviewThreshold: 0.3,
+      });
+    }
+    return { retrieved: [{ ruleId: 'promo.code', score: 1 }], decisions };
+  },
+  rationale: (d, w) => `promo ${d.score} in [${w.startMs}, ${w.endMs})`,
+};
+
+const settings: FusionSettings = {
+  window: { sizeMs: 10_000, hopMs: 5_000 },
+  allowedLatenessMs: 30_000,
+  maxInputSkewMs: 8_000,
+  maxObservations: 1_000,
+  maxEvidencePerEpisode: 20,
+  minScoreIncrease: 0.01,
+};
+
+let offsets = { frames: 0, transcripts: 0 };
+/** A frame at `ptsMs` with OCR lines. */
+function frame(ptsMs: number, lines: string[] = [], epoch = 'e1'): FusionRecord {
+  const offset = String(offsets.frames++);
+  return {
+    input: 'frames',
+    topic: 'live.frame-analysis.v1',
+    partition: 0,
+    offset,
+    sessionEpoch: epoch,
+    captureTimeUnixMs: 1_000_000 + ptsMs,
+    mediaTimeMs: ptsMs,
+    observations: lines.map((text, i) => ({
+      kind: 'screen_text',
+      id: `s1/${epoch}/f/${ptsMs}#t${i}`,
+      startMs: ptsMs,
+      endMs: ptsMs,
+      text,
+      confidence: 0.9,
+      language: '',
+      captureTimeUnixMs: 1_000_000 + ptsMs,
+      source: { topic: 'live.frame-analysis.v1', partition: 0, offset, recordId: `s1/${epoch}/f/${ptsMs}` },
+    })),
+  };
+}
+/** A final transcript segment [startMs, endMs). */
+function speech(startMs: number, endMs: number, text: string, epoch = 'e1'): FusionRecord {
+  const offset = String(offsets.transcripts++);
+  const id = `s1/${epoch}/s/${startMs}`;
+  return {
+    input: 'transcripts',
+    topic: 'live.transcripts.v1',
+    partition: 0,
+    offset,
+    sessionEpoch: epoch,
+    captureTimeUnixMs: 1_000_000 + startMs,
+    mediaTimeMs: endMs,
+    observations: [
+      {
+        kind: 'speech',
+        id,
+        startMs,
+        endMs,
+        text,
+        confidence: 0.8,
+        language: 'en',
+        captureTimeUnixMs: 1_000_000 + startMs,
+        source: { topic: 'live.transcripts.v1', partition: 0, offset, recordId: id },
+      },
+    ],
+  };
+}
+
+function run(records: FusionRecord[], state = emptyStreamState('s1')) {
+  const outputs: FusionOutput[] = [];
+  for (const r of records) {
+    const result = applyRecord(state, r, rules, settings);
+    if (result.outcome === 'applied') outputs.push(...result.outputs);
+  }
+  return { state, outputs };
+}
+const tags = (outputs: readonly FusionOutput[]) =>
+  outputs.filter((o): o is TagEventOutput => o.kind === 'tag');
+const brief = (outputs: readonly FusionOutput[]) => tags(outputs).map((e) => `${e.state} ${e.eventId}`);
+/** Frames every second from `fromMs` to `toMs` (exclusive), no text. */
+const quietFrames = (fromMs: number, toMs: number) =>
+  Array.from({ length: (toMs - fromMs) / 1_000 }, (_, i) => frame(fromMs + i * 1_000));
+
+describe('stream fusion state machine', () => {
+  it('opens one episode across overlapping windows, updates it as evidence grows, closes it after the quiet period', () => {
+    offsets = { frames: 0, transcripts: 0 };
+    const { outputs, state } = run([
+      ...quietFrames(0, 12_000),
+      frame(12_000, ['use code SAVE20']),
+      ...quietFrames(13_000, 16_000),
+      frame(16_000, ['code SAVE20 again']),
+      ...quietFrames(17_000, 60_000),
+    ]);
+    // Windows [5,15) and [10,20) both see 12 s; [10,20) and [15,25) see 16 s: one episode, opened at the
+    // first window that fired, one update for the new evidence, closed 10 s after the last firing window.
+    expect(brief(outputs)).toEqual([
+      'open s1/e1/promo/5000/0',
+      'update s1/e1/promo/5000/1',
+      'close s1/e1/promo/5000/2',
+    ]);
+    const closed = tags(outputs)[2];
+    expect(closed?.window).toEqual({ startMs: 5_000, endMs: 25_000 });
+    expect(closed?.evidence.map((e) => e.snippet)).toEqual(['use code SAVE20', 'code SAVE20 again']);
+    expect(closed?.rationale).toBe('promo 0.9 in [10000, 20000)');
+    expect(state.episodes).toEqual([]);
+    expect(state.outbox).toHaveLength(3);
+  });
+
+  it('decides windows without transcripts when speech is quiet (skew bound), and takes a late segment in', () => {
+    offsets = { frames: 0, transcripts: 0 };
+    const state = emptyStreamState('s1');
+    // 20 s of frames only: the watermark is 20 - 8 = 12 s (skew bound), so window [0,10) is decided.
+    const first = run(quietFrames(0, 21_000), state);
+    expect(state.watermarkMs).toBe(12_000);
+    expect(first.outputs).toEqual([]);
+    // A segment said at [3 s, 6 s) arrives now (ASR finals come after the utterance): late but allowed.
+    const late = applyRecord(state, speech(3_000, 6_000, 'use code SAVE20'), rules, settings);
+    expect(late.outcome).toBe('applied');
+    if (late.outcome !== 'applied') return;
+    // Window [0,10) is decided again and fires: the episode opens at 0 (it would have, had the segment been
+    // on time). The transcripts watermark (6 s) is behind the frames: the stream watermark stays 12 s.
+    expect(late.windowsRedecided).toBe(1);
+    expect(brief(late.outputs)).toEqual(['open s1/e1/promo/0/0']);
+    expect(state.watermarkMs).toBe(12_000);
+  });
+
+  it('dead-letters data older than the allowed lateness, and skips a redelivered record', () => {
+    offsets = { frames: 0, transcripts: 0 };
+    const { state } = run(quietFrames(0, 60_000));
+    expect(state.watermarkMs).toBe(51_000);
+    const tooLate = applyRecord(state, speech(5_000, 8_000, 'use code SAVE20'), rules, settings);
+    expect(tooLate).toMatchObject({ outcome: 'late' });
+    expect(tooLate.outcome === 'late' && tooLate.reason).toMatch(/43000 ms behind the stream watermark/);
+    const again = frame(60_000);
+    expect(applyRecord(state, again, rules, settings).outcome).toBe('applied');
+    expect(applyRecord(state, again, rules, settings)).toEqual({ outcome: 'duplicate' });
+  });
+
+  it('gives the same outputs when the state is saved and reloaded (JSON) at any record, as after a restart', () => {
+    offsets = { frames: 0, transcripts: 0 };
+    const records = [
+      ...quietFrames(0, 8_000),
+      speech(2_000, 4_000, 'hello'),
+      frame(8_000, ['maybe later']),
+      ...quietFrames(9_000, 14_000),
+      speech(11_000, 13_000, 'use code SAVE20'),
+      frame(14_000, ['code SAVE20']),
+      ...quietFrames(15_000, 50_000),
+    ];
+    const reference = run(records).outputs;
+    expect(brief(reference).length).toBeGreaterThanOrEqual(2);
+    expect(reference.some((o) => o.kind === 'review')).toBe(true);
+    for (const cut of [1, 9, 10, 15, 30]) {
+      let state = emptyStreamState('s1');
+      const outputs: FusionOutput[] = [];
+      for (const [i, r] of records.entries()) {
+        if (i === cut) state = JSON.parse(JSON.stringify(state)) as StreamState;
+        const result = applyRecord(state, r, rules, settings);
+        if (result.outcome === 'applied') outputs.push(...result.outputs);
+      }
+      expect(JSON.stringify(outputs)).toBe(JSON.stringify(reference));
+    }
+  });
+
+  it('puts both modalities in one episode and raises its score when speech confirms the screen', () => {
+    offsets = { frames: 0, transcripts: 0 };
+    const { outputs } = run([
+      ...quietFrames(0, 3_000),
+      frame(3_000, ['code SAVE20']),
+      speech(2_500, 4_500, 'use code SAVE20 at checkout'),
+      ...quietFrames(4_000, 40_000),
+    ]);
+    const events = tags(outputs);
+    expect(events.map((e) => e.state)).toEqual(['open', 'close']);
+    // Both arrived before window [0,10) was decided, so it opened with both (0.95).
+    expect(events[0]?.score).toBe(0.95);
+    expect(new Set(events[0]?.evidence.map((e) => e.kind))).toEqual(new Set(['screen_text', 'speech']));
+    expect(events[0]?.latestCaptureTimeUnixMs).toBe(1_003_000);
+  });
+
+  it('emits a review item for a decision between the review and accept thresholds', () => {
+    offsets = { frames: 0, transcripts: 0 };
+    const { outputs } = run([frame(1_000, ['maybe later']), ...quietFrames(2_000, 25_000)]);
+    const reviews = outputs.filter((o) => o.kind === 'review');
+    expect(reviews.map((r) => r.kind === 'review' && r.reviewId)).toEqual(['s1/e1/promo/0']);
+    expect(reviews[0]).toMatchObject({ score: 0.4, threshold: 0.6, episodeId: '' });
+    expect(tags(outputs)).toEqual([]);
+  });
+
+  it("closes the old session's episodes when a new session starts, and refuses records of the old one after", () => {
+    offsets = { frames: 0, transcripts: 0 };
+    const state = emptyStreamState('s1');
+    run([frame(1_000, ['code A']), ...quietFrames(2_000, 20_000)], state);
+    expect(state.episodes).toHaveLength(1);
+    const next = frame(0, [], 'e2');
+    const result = applyRecord(state, { ...next, captureTimeUnixMs: 2_000_000 }, rules, settings);
+    expect(result.outcome === 'applied' && brief(result.outputs)).toEqual(['close s1/e1/promo/0/1']);
+    expect(state.sessionEpoch).toBe('e2');
+    expect(state.watermarkMs).toBe(-8_000);
+    const stale = applyRecord(state, frame(21_000, [], 'e1'), rules, settings);
+    expect(stale).toMatchObject({ outcome: 'late' });
+  });
+
+  it('marks an episode incomplete when a frame of its span was shed upstream', () => {
+    offsets = { frames: 0, transcripts: 0 };
+    const records = [frame(1_000, ['code A']), ...quietFrames(2_000, 4_000)];
+    records.push({ ...frame(4_000), lost: { startMs: 4_000, endMs: 4_001 } }, ...quietFrames(5_000, 30_000));
+    const { outputs } = run(records);
+    expect(tags(outputs).map((e) => e.incomplete)).toEqual([true, true]);
+  });
+
+  it('bounds the observations a stream holds', () => {
+    offsets = { frames: 0, transcripts: 0 };
+    const state = emptyStreamState('s1');
+    let evicted = 0;
+    for (let t = 0; t < 20; t += 1) {
+      const r = applyRecord(state, frame(t * 100, ['a', 'b', 'c']), rules, {
+        ...settings,
+        maxObservations: 10,
+      });
+      if (r.outcome === 'applied') evicted += r.observationsEvicted;
+    }
+    expect(state.observations).toHaveLength(10);
+    expect(evicted).toBe(50);
+  });
+});
