@@ -26,14 +26,26 @@ export const fusionConfigFields = {
   allowedLatenessMs: field(
     'FUSION_ALLOWED_LATENESS_MS',
     env.int(0, 600_000),
-    'Data up to this much media time behind the stream watermark is still taken in (its windows decided again); older data is dead-lettered and counted.',
-    '30000',
+    "Data up to this much media time behind the stream watermark is still taken in (its windows decided again); older data is dead-lettered and counted. Covers one input lagging the other, e.g. while a crashed replica's partitions move (session timeout + rejoin).",
+    '120000',
   ),
   maxInputSkewMs: field(
     'FUSION_MAX_INPUT_SKEW_MS',
     env.int(0, 600_000),
     'The stream watermark follows the slower input but never lags the faster one by more than this (a quiet input, e.g. no speech, does not stall tags).',
     '8000',
+  ),
+  maxMediaJumpMs: field(
+    'FUSION_MAX_MEDIA_JUMP_MS',
+    env.int(1_000, 86_400_000),
+    "A record this far ahead of the stream's media time is dead-lettered (a broken or wrapped clock), not allowed to decide every window in between.",
+    '3600000',
+  ),
+  idleFlushMs: field(
+    'FUSION_IDLE_FLUSH_MS',
+    env.int(1_000, 86_400_000),
+    'A stream with no record for this long (wall time) is ended: its pending windows decided, its open episodes closed.',
+    '60000',
   ),
   maxObservations: field(
     'FUSION_MAX_OBSERVATIONS',

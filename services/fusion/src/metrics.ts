@@ -9,7 +9,7 @@ export function createFusionMetrics(
   return {
     records: new Counter({
       name: 'livelens_fusion_records_total',
-      help: 'Input records by input (frames, transcripts) and outcome: applied, duplicate (a redelivery, already in the state), partial (a partial transcript, skipped), late (past the allowed lateness: dead-lettered).',
+      help: 'Input records by input (frames, transcripts) and outcome: applied, duplicate (a redelivery, already in the state), partial (a partial transcript, skipped), late (past the allowed lateness) and invalid (no session, a broken clock), the last two dead-lettered.',
       labelNames: ['input', 'outcome'],
       registers,
     }),
@@ -54,6 +54,22 @@ export function createFusionMetrics(
       name: 'livelens_fusion_record_evaluation_seconds',
       help: 'Time to apply one record: windows decided with rule retrieval and evaluation, episodes (no I/O).',
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25],
+      registers,
+    }),
+    afterClose: new Counter({
+      name: 'livelens_fusion_after_close_total',
+      help: 'Windows that fired a tag within the quiet period of an episode already closed (late evidence): counted, the closed episode is not reopened.',
+      registers,
+    }),
+    idleFlushes: new Counter({
+      name: 'livelens_fusion_idle_flushes_total',
+      help: 'Streams ended after FUSION_IDLE_FLUSH_MS without a record: pending windows decided, open episodes closed.',
+      registers,
+    }),
+    unsendable: new Counter({
+      name: 'livelens_fusion_unsendable_outputs_total',
+      help: 'Tag events or review items the broker or the contract refused for good (logged and left out), by topic.',
+      labelNames: ['topic'],
       registers,
     }),
     stateConflicts: new Counter({

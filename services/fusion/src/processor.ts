@@ -4,6 +4,7 @@
 // the state recognises (offset) or has not seen; the outbox makes sure decided outputs go out exactly as
 // decided.
 
+import type { DescMessage, MessageShape } from '@bufbuild/protobuf';
 import type { ReviewItemSchema, TagEvent, TagEventSchema, TopicSpec } from '@livelens/contracts';
 import { KeyedLock, LiveLensError, type Logger, type Publisher } from '@livelens/runtime';
 import type { FusionMetrics } from './metrics.js';
@@ -15,6 +16,7 @@ import {
   type FusionRecord,
   type FusionRules,
   type FusionSettings,
+  flushStream,
   INPUTS,
 } from './windows/stream-fusion.js';
 
@@ -90,10 +92,15 @@ export class FusionProcessor {
     for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt += 1) {
       let current = this.#cache.get(streamId) ?? (await store.load(streamId));
       if (current.state.outbox.length > 0) {
-        // Outputs a previous attempt (or replica) decided but may not have published: they go first.
-        const flushed = await this.#flush(streamId, current);
-        if (!flushed) continue;
-        current = flushed;
+        // Outputs a previous attempt (or replica) decided but may not have published: they go first, from
+        // the state as it is now (a cached copy may be stale: another replica may have published them and
+        // newer revisions since).
+        current = await store.load(streamId);
+        if (current.state.outbox.length > 0) {
+          const flushed = await this.#flush(streamId, current);
+          if (!flushed) continue;
+          current = flushed;
+        }
       }
       const state = structuredClone(current.state);
       const started = performance.now();
@@ -104,15 +111,16 @@ export class FusionProcessor {
         this.#remember(streamId, current);
         return;
       }
-      if (result.outcome === 'late') {
-        metrics.records.inc({ input: record.input, outcome: 'late' });
-        metrics.lateRecords.inc({ input: record.input });
-        throw new LiveLensError(`late record: ${result.reason}`, {
+      if (result.outcome === 'late' || result.outcome === 'invalid') {
+        metrics.records.inc({ input: record.input, outcome: result.outcome });
+        if (result.outcome === 'late') metrics.lateRecords.inc({ input: record.input });
+        throw new LiveLensError(`${result.outcome} record: ${result.reason}`, {
           code: 'invalid_argument',
           retriable: false,
           context: { streamId },
         });
       }
+      state.updatedAtUnixMs = this.#now();
       const version = await store.save(streamId, current.version, state);
       if (version === undefined) {
         metrics.stateConflicts.inc();
@@ -123,6 +131,7 @@ export class FusionProcessor {
       metrics.windows.inc({ reason: 'watermark' }, result.windowsDecided);
       metrics.windows.inc({ reason: 'late' }, result.windowsRedecided);
       metrics.observationsEvicted.inc(result.observationsEvicted);
+      metrics.afterClose.inc(result.firedAfterClose);
       this.#observeLag(state.inputs);
       const saved = { version, state };
       this.#remember(streamId, saved);
@@ -136,6 +145,48 @@ export class FusionProcessor {
       code: 'unavailable',
       context: { streamId },
     });
+  }
+
+  /**
+   * Ends the cached streams that received no record for `idleMs` of wall time (flushStream: pending windows
+   * decided, open episodes closed, outputs published) and forgets them here. No end of stream reaches fusion
+   * (frame analyses and transcripts carry none), so a stream that stopped would otherwise keep its last
+   * episodes open until its state expires. A stream that continues later starts new episodes.
+   */
+  async flushIdle(idleMs: number): Promise<number> {
+    let flushed = 0;
+    const now = this.#now();
+    for (const [streamId, cached] of [...this.#cache.entries()]) {
+      if (now - cached.state.updatedAtUnixMs < idleMs) continue;
+      await this.#locks.run(streamId, async () => {
+        for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt += 1) {
+          // Fresh: another replica may have applied records since.
+          const current = await this.#deps.store.load(streamId);
+          if (this.#now() - current.state.updatedAtUnixMs < idleMs) {
+            this.#remember(streamId, current);
+            return;
+          }
+          const state = structuredClone(current.state);
+          const before = state.watermarkMs;
+          const outputs = flushStream(state, this.#deps.rules, this.#options);
+          if (outputs.length === 0 && state.watermarkMs === before) {
+            this.#cache.delete(streamId);
+            return;
+          }
+          const version = await this.#deps.store.save(streamId, current.version, state);
+          if (version === undefined) {
+            this.#deps.metrics.stateConflicts.inc();
+            continue;
+          }
+          if (outputs.length > 0) await this.#flush(streamId, { version, state });
+          this.#cache.delete(streamId);
+          this.#deps.metrics.idleFlushes.inc();
+          flushed += 1;
+          return;
+        }
+      });
+    }
+    return flushed;
   }
 
   /** Publishes a state's outbox, then clears it (compare-and-set); undefined when another writer won. */
@@ -154,7 +205,7 @@ export class FusionProcessor {
   }
 
   async #publish(outputs: readonly FusionOutput[]): Promise<void> {
-    const { publisher, topics, rules, metrics } = this.#deps;
+    const { topics, rules, metrics } = this.#deps;
     const now = this.#now();
     const events: TagEvent[] = [];
     const reviews = [];
@@ -174,12 +225,11 @@ export class FusionProcessor {
       }
       events.push(tagEventOf(output, tag, now));
     }
-    if (events.length > 0)
-      await publisher.publish(
-        topics.tags,
-        events.map((message) => ({ message })),
-      );
-    if (reviews.length > 0) await publisher.publish(topics.review, reviews);
+    await this.#send(
+      topics.tags,
+      events.map((message) => ({ message })),
+    );
+    await this.#send(topics.review, reviews);
     const ackedAt = this.#now();
     for (const output of outputs) {
       if (output.kind === 'review') {
@@ -195,6 +245,34 @@ export class FusionProcessor {
         );
     }
     for (const event of events) this.#deps.onTagEvent?.(event);
+  }
+
+  /**
+   * Publishes records; a record the broker or the contract refuses for good (too large, invalid) is logged,
+   * counted and left out, so one unsendable output cannot block the stream's outbox for ever. Anything
+   * retriable throws (the consumer loop retries the record, the outbox goes first).
+   */
+  async #send<D extends DescMessage>(
+    topic: TopicSpec<D>,
+    records: { message: MessageShape<D> }[],
+  ): Promise<void> {
+    if (records.length === 0) return;
+    try {
+      await this.#deps.publisher.publish(topic, records);
+      return;
+    } catch (error) {
+      if (LiveLensError.from(error).retriable) throw error;
+    }
+    for (const record of records) {
+      try {
+        await this.#deps.publisher.publish(topic, record);
+      } catch (error) {
+        const converted = LiveLensError.from(error);
+        if (converted.retriable) throw converted;
+        this.#deps.metrics.unsendable.inc({ topic: topic.name.endsWith('review.v1') ? 'review' : 'tags' });
+        this.#deps.logger.error({ err: converted, topic: topic.name }, 'output refused for good: left out');
+      }
+    }
   }
 
   #observeLag(inputs: Partial<Record<(typeof INPUTS)[number], number>>): void {

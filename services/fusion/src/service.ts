@@ -71,6 +71,7 @@ export function createFusionService(deps: FusionDeps, config: FusionConfig): Fus
       maxObservations: config.maxObservations,
       maxEvidencePerEpisode: config.maxEvidence,
       minScoreIncrease: config.minScoreIncrease,
+      maxMediaJumpMs: config.maxMediaJumpMs,
       maxCachedStreams: config.maxCachedStreams,
     },
   );
@@ -114,6 +115,17 @@ export function createFusionService(deps: FusionDeps, config: FusionConfig): Fus
     registry: deps.registry,
   });
   let grpc: TagGrpcServer | undefined;
+  let idleTimer: NodeJS.Timeout | undefined;
+  let idleCheck: Promise<unknown> | undefined;
+  const checkIdle = () => {
+    if (idleCheck) return;
+    idleCheck = processor
+      .flushIdle(config.idleFlushMs)
+      .catch((error: unknown) => logger.warn({ err: error }, 'idle flush failed: retrying at the next check'))
+      .finally(() => {
+        idleCheck = undefined;
+      });
+  };
 
   return {
     metrics,
@@ -129,6 +141,8 @@ export function createFusionService(deps: FusionDeps, config: FusionConfig): Fus
     async start() {
       await Promise.all(loops.map((loop) => loop.start()));
       await feed.start();
+      idleTimer = setInterval(checkIdle, Math.min(5_000, Math.max(250, config.idleFlushMs / 4)));
+      idleTimer.unref();
       grpc = await createTagGrpcServer(
         { feed, summary: (streamId) => streamSummary(store, deps.rules, streamId), logger },
         { host: config.grpcHost, port: config.grpcPort },
@@ -159,6 +173,8 @@ export function createFusionService(deps: FusionDeps, config: FusionConfig): Fus
       return { ok: true };
     },
     async stop(drainTimeoutMs = Math.max(1_000, config.shutdownTimeoutMs - 5_000)) {
+      clearInterval(idleTimer);
+      await idleCheck;
       await grpc?.close();
       await Promise.all([...loops.map((loop) => loop.drain(drainTimeoutMs)), feed.stop()]);
       logger.info({ streams: processor.cachedStreams }, 'fusion stopped');

@@ -20,12 +20,19 @@ describe('fusion state store (real Redis)', () => {
     const a = { ...empty.state, watermarkMs: 1_000 };
     const b = { ...empty.state, watermarkMs: 2_000 };
     const v1 = await store.save('s1', empty.version, a);
-    expect(v1).toBe('1');
+    expect(v1).toMatch(/^[0-9a-f-]{36}$/);
     expect(await store.save('s1', empty.version, b)).toBeUndefined();
     const read = await store.load('s1');
-    expect(read).toMatchObject({ version: '1', state: { watermarkMs: 1_000 } });
-    expect(await store.save('s1', '1', b)).toBe('2');
+    expect(read).toMatchObject({ version: v1, state: { watermarkMs: 1_000 } });
+    const v2 = await store.save('s1', v1 as string, b);
+    expect(v2).toBeDefined();
+    expect(v2).not.toBe(v1);
     expect((await store.load('s1')).state.watermarkMs).toBe(2_000);
+    // A copy read before the key was lost and rebuilt cannot win: versions are never reused.
+    await redis.del(store.key('s1'));
+    const rebuilt = await store.save('s1', '', a);
+    expect(await store.save('s1', v1 as string, b)).toBeUndefined();
+    expect((await store.load('s1')).version).toBe(rebuilt);
     const ttl = await redis.ttl(store.key('s1'));
     expect(ttl).toBeGreaterThan(50);
     expect(ttl).toBeLessThanOrEqual(60);

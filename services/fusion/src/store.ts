@@ -5,6 +5,7 @@
 // outbox) until they are acknowledged by the broker, so a crash between the write and the publish loses
 // nothing: the next owner publishes them first (ids are deterministic, so a repeat is recognisable).
 
+import { randomUUID } from 'node:crypto';
 import { fromRedisError, type Redis } from '@livelens/runtime';
 import { emptyStreamState, type StreamState } from './windows/stream-fusion.js';
 
@@ -62,7 +63,9 @@ export class FusionStore {
    * another writer got there first (reload and apply again).
    */
   async save(streamId: string, expected: string, state: StreamState): Promise<string | undefined> {
-    const next = String((Number(expected) || 0) + 1);
+    // Never reused (a counter restarts after the key expires or is lost, and a stale cached copy at the same
+    // number would then win the compare-and-set).
+    const next = randomUUID();
     try {
       const done = await (
         this.#redis as Redis & {

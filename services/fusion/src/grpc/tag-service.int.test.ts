@@ -341,6 +341,7 @@ describe('TagService on the real broker and Redis', () => {
         spanEndMs: 55_000,
         lastFiredEndMs: 55_000,
         score: 0.875,
+        emittedScore: 0.875,
         evidence: [
           {
             observationId: 'o1',

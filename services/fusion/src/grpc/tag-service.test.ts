@@ -236,6 +236,7 @@ function storedState(streamId: string) {
     spanEndMs: 25_000,
     lastFiredEndMs: 25_000,
     score: 0.95,
+    emittedScore: 0.95,
     evidence: [],
     trace,
     rationale: 'Odds were read out.',

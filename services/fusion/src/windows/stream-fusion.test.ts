@@ -7,6 +7,7 @@ import {
   type FusionRecord,
   type FusionRules,
   type FusionSettings,
+  flushStream,
   type StreamState,
   type TagEventOutput,
 } from './stream-fusion.js';
@@ -61,6 +62,7 @@ const settings: FusionSettings = {
   maxObservations: 1_000,
   maxEvidencePerEpisode: 20,
   minScoreIncrease: 0.01,
+  maxMediaJumpMs: 3_600_000,
 };
 
 let offsets = { frames: 0, transcripts: 0 };
@@ -257,6 +259,125 @@ describe('stream fusion state machine', () => {
     records.push({ ...frame(4_000), lost: { startMs: 4_000, endMs: 4_001 } }, ...quietFrames(5_000, 30_000));
     const { outputs } = run(records);
     expect(tags(outputs).map((e) => e.incomplete)).toEqual([true, true]);
+  });
+
+  it('flushes a stream that stopped: pending windows decided, open episodes closed', () => {
+    offsets = { frames: 0, transcripts: 0 };
+    const { state, outputs } = run([
+      ...quietFrames(0, 27_000),
+      frame(27_000, ['code A']),
+      frame(28_000),
+      frame(29_000),
+    ]);
+    // The watermark (29 - 8 = 21 s) has not reached the window with 27 s: nothing yet.
+    expect(tags(outputs)).toEqual([]);
+    const flushed = flushStream(state, rules, settings);
+    expect(brief(flushed)).toEqual(['open s1/e1/promo/20000/0', 'close s1/e1/promo/20000/1']);
+    expect(state.episodes).toEqual([]);
+    expect(state.outbox.slice(-2)).toEqual(flushed);
+    // Nothing pending any more: a second flush gives nothing.
+    expect(flushStream(state, rules, settings)).toEqual([]);
+  });
+
+  it("decides the old session's pending windows before closing its episodes when a new session starts", () => {
+    offsets = { frames: 0, transcripts: 0 };
+    const state = emptyStreamState('s1');
+    run([...quietFrames(0, 27_000), frame(27_000, ['code A']), frame(28_000)], state);
+    const result = applyRecord(
+      state,
+      { ...frame(0, [], 'e2'), captureTimeUnixMs: 3_000_000 },
+      rules,
+      settings,
+    );
+    expect(result.outcome === 'applied' && brief(result.outputs)).toEqual([
+      'open s1/e1/promo/20000/0',
+      'close s1/e1/promo/20000/1',
+    ]);
+  });
+
+  it('does not re-decide windows older than the retention horizon (no phantom episode from a long late segment)', () => {
+    offsets = { frames: 0, transcripts: 0 };
+    const state = emptyStreamState('s1');
+    const first = run(
+      [...quietFrames(0, 52_000), frame(52_000, ['code X']), ...quietFrames(53_000, 110_000)],
+      state,
+    );
+    expect(brief(first.outputs)).toEqual(['open s1/e1/promo/45000/0', 'close s1/e1/promo/45000/1']);
+    // Watermark 101 s, horizon 101 - 30 - 10 = 61 s: a segment [52 s, 72 s) is within the lateness by its end,
+    // but the windows before 61 s are not decided again (their frames are trimmed).
+    const late = applyRecord(state, speech(52_000, 72_000, 'use code X now'), rules, settings);
+    expect(late.outcome).toBe('applied');
+    if (late.outcome !== 'applied') return;
+    expect(tags(late.outputs).map((e) => e.eventId)).not.toContain('s1/e1/promo/45000/0');
+  });
+
+  it('counts late evidence within the quiet period of a closed episode instead of opening a second one', () => {
+    offsets = { frames: 0, transcripts: 0 };
+    const state = emptyStreamState('s1');
+    const first = run(
+      [...quietFrames(0, 12_000), frame(12_000, ['code A']), ...quietFrames(13_000, 58_000)],
+      state,
+    );
+    expect(brief(first.outputs)).toEqual(['open s1/e1/promo/5000/0', 'close s1/e1/promo/5000/1']);
+    // Said at 31–33 s, consumed late: window [30,40) fires, 10 s after the closed span [5,20) + 10 s quiet.
+    const late = applyRecord(state, speech(31_000, 33_000, 'code again'), rules, settings);
+    expect(late).toMatchObject({ outcome: 'applied', firedAfterClose: 2, outputs: [] });
+  });
+
+  it('emits a review item again only when the re-decided window says something new', () => {
+    offsets = { frames: 0, transcripts: 0 };
+    const state = emptyStreamState('s1');
+    // Speech runs ahead, so every frame is behind the watermark and re-decides its windows.
+    run([speech(0, 30_000, 'hello there')], state);
+    const reviews: FusionOutput[] = [];
+    for (const t of [1_000, 2_000, 3_000]) {
+      const r = applyRecord(state, frame(t, t === 1_000 ? ['maybe'] : ['nothing']), rules, settings);
+      if (r.outcome === 'applied') reviews.push(...r.outputs.filter((o) => o.kind === 'review'));
+    }
+    // Window [0,10) is re-decided three times; its review item (score, evidence) changed only once.
+    expect(reviews.map((r) => r.kind === 'review' && r.reviewId)).toEqual(['s1/e1/promo/0']);
+  });
+
+  it('updates on a score rise of exactly minScoreIncrease (no floating-point miss), and keeps the highest score', () => {
+    offsets = { frames: 0, transcripts: 0 };
+    const state = emptyStreamState('s1');
+    // One evidence item per episode: no room for more, so only the score can make an UPDATE.
+    const strict = { ...settings, minScoreIncrease: 0.05, maxEvidencePerEpisode: 1 };
+    const outputs: FusionOutput[] = [];
+    for (const r of [...quietFrames(0, 3_000), frame(3_000, ['code A'])]) {
+      const x = applyRecord(state, r, rules, strict);
+      if (x.outcome === 'applied') outputs.push(...x.outputs);
+    }
+    for (const r of [
+      ...quietFrames(4_000, 19_000),
+      speech(12_000, 14_000, 'code A said'),
+      frame(19_000, ['code A']),
+      speech(20_000, 29_000, 'and now something else'),
+      ...quietFrames(20_000, 30_000),
+    ]) {
+      const x = applyRecord(state, r, rules, strict);
+      if (x.outcome === 'applied') outputs.push(...x.outputs);
+    }
+    // 0.9 when shown, then 0.95 once said and shown in one window: a rise of exactly 0.05.
+    expect(tags(outputs).map((e) => [e.state, e.score])).toEqual([
+      ['open', 0.9],
+      ['update', 0.95],
+    ]);
+  });
+
+  it('dead-letters records without a session and records whose media time jumps ahead', () => {
+    offsets = { frames: 0, transcripts: 0 };
+    const state = emptyStreamState('s1');
+    run(quietFrames(0, 5_000), state);
+    expect(applyRecord(state, { ...frame(5_000), sessionEpoch: '' }, rules, settings)).toMatchObject({
+      outcome: 'invalid',
+      reason: 'the record has no session_epoch',
+    });
+    const jump = applyRecord(state, frame(2 ** 40), rules, settings);
+    expect(jump.outcome).toBe('invalid');
+    expect(jump.outcome === 'invalid' && jump.reason).toMatch(/jumps .* ahead of the stream/);
+    // Nothing of it was taken in: the stream's watermark did not move.
+    expect(state.watermarkMs).toBe(-4_000);
   });
 
   it('bounds the observations a stream holds', () => {

@@ -55,6 +55,12 @@ export interface FusionSettings {
   readonly maxEvidencePerEpisode: number;
   /** Score increase that makes a new UPDATE by itself (more evidence always does). */
   readonly minScoreIncrease: number;
+  /**
+   * A record more than this much media time ahead of the stream's inputs is refused (dead-lettered): a garbage
+   * or wrapped timestamp must not decide an unbounded number of windows or push the stream's watermark past
+   * everything that follows.
+   */
+  readonly maxMediaJumpMs: number;
 }
 
 /** The inputs a stream's watermark is made of. */
@@ -121,7 +127,10 @@ export interface EpisodeRecord {
   spanStartMs: number;
   spanEndMs: number;
   lastFiredEndMs: number;
+  /** The highest score of any window that fired it. */
   score: number;
+  /** The score of its last event (a rise of minScoreIncrease over it makes an UPDATE). */
+  emittedScore: number;
   evidence: EvidenceItem[];
   trace: TraceRecord;
   rationale: string;
@@ -152,6 +161,13 @@ export interface StreamState {
   outbox: FusionOutput[];
   /** Per tag, over the current session: episodes opened and the highest score (GetStreamSummary). */
   summary: Record<string, { episodes: number; maxScore: number }>;
+  /**
+   * The review items already emitted, by review id, with what they said (score and evidence): a window decided
+   * again emits its review item again only when that changed.
+   */
+  reviewed: Record<string, { signature: string; windowEndMs: number }>;
+  /** Wall-clock ms of the last record applied (set by the processor; the idle flush reads it). */
+  updatedAtUnixMs: number;
 }
 
 export function emptyStreamState(streamId: string): StreamState {
@@ -168,6 +184,8 @@ export function emptyStreamState(streamId: string): StreamState {
     lost: [],
     outbox: [],
     summary: {},
+    reviewed: {},
+    updatedAtUnixMs: 0,
   };
 }
 
@@ -191,6 +209,8 @@ export type ApplyResult =
   | { readonly outcome: 'duplicate' }
   /** Older than the allowed lateness (or of an earlier session): not taken in; the caller dead-letters it. */
   | { readonly outcome: 'late'; readonly reason: string }
+  /** Unusable (no session, a media time far ahead of the stream): not taken in; the caller dead-letters it. */
+  | { readonly outcome: 'invalid'; readonly reason: string }
   | {
       readonly outcome: 'applied';
       readonly outputs: readonly FusionOutput[];
@@ -221,6 +241,7 @@ export function applyRecord(
   const last = state.offsets[key];
   if (last !== undefined && BigInt(record.offset) <= BigInt(last)) return { outcome: 'duplicate' };
 
+  if (record.sessionEpoch === '') return { outcome: 'invalid', reason: 'the record has no session_epoch' };
   const outputs: FusionOutput[] = [];
   if (state.sessionEpoch !== record.sessionEpoch) {
     if (state.sessionEpoch !== '' && record.captureTimeUnixMs < state.latestCaptureTimeUnixMs) {
@@ -229,8 +250,9 @@ export function applyRecord(
         reason: `session ${record.sessionEpoch} is older than the stream's current session ${state.sessionEpoch}`,
       };
     }
-    // A new ingest session: a new media clock. The old session's episodes end here.
-    if (state.sessionEpoch !== '') outputs.push(...closeAll(state, rules));
+    // A new ingest session: a new media clock. The old session's open windows are decided and its episodes
+    // end here.
+    if (state.sessionEpoch !== '') outputs.push(...flushPending(state, rules, settings));
     resetTimeline(state, record.sessionEpoch);
   }
 
@@ -239,6 +261,14 @@ export function applyRecord(
     return {
       outcome: 'late',
       reason: `media time ${endMs} ms is ${state.watermarkMs - endMs} ms behind the stream watermark (${state.watermarkMs} ms), past the allowed lateness of ${settings.allowedLatenessMs} ms`,
+    };
+  }
+
+  const fastest = Math.max(...INPUTS.map((i) => state.inputs[i] ?? NO_WATERMARK));
+  if (fastest !== NO_WATERMARK && endMs - fastest > settings.maxMediaJumpMs) {
+    return {
+      outcome: 'invalid',
+      reason: `media time ${endMs} ms jumps ${endMs - fastest} ms ahead of the stream (more than ${settings.maxMediaJumpMs} ms): a broken clock`,
     };
   }
 
@@ -264,9 +294,16 @@ export function applyRecord(
   // Windows already decided that this record's data falls in are decided again (late data, within the
   // allowed lateness), then the windows the watermark completes now, all in media-time order.
   const spec = settings.window;
+  // Only windows that start inside the retention horizon are decided again: an older window's other
+  // observations (and the episodes it closed) may be trimmed already, so deciding it again would invent an
+  // episode. The late record's part before the horizon is kept out of decisions.
+  const horizon = before - settings.allowedLatenessMs - spec.sizeMs;
   const redecide =
     added.length > 0 && before !== NO_WATERMARK
-      ? windowsTouching(spec, startMs, endMs).filter((k) => windowAt(spec, k).endMs <= before)
+      ? windowsTouching(spec, startMs, endMs).filter((k) => {
+          const w = windowAt(spec, k);
+          return w.endMs <= before && w.startMs >= horizon;
+        })
       : [];
   const decide = windowsEndingIn(spec, before, after);
   let firedAfterClose = 0;
@@ -309,6 +346,7 @@ function resetTimeline(state: StreamState, sessionEpoch: string): void {
   state.closed = [];
   state.lost = [];
   state.summary = {};
+  state.reviewed = {};
 }
 
 /** Decides one window: episodes for the tags that fire, review items for the tags near their threshold. */
@@ -345,9 +383,13 @@ function decideWindow(
       const episode = state.episodes.find(
         (e) => e.tagId === d.tagId && e.spanStartMs < window.endMs && e.spanEndMs > window.startMs,
       );
+      const reviewId = `${state.streamId}/${state.sessionEpoch}/${d.tagId}/${window.startMs}`;
+      const signature = `${d.score}|${d.evidence.map(evidenceKey).join(',')}`;
+      if (state.reviewed[reviewId]?.signature === signature) continue;
+      state.reviewed[reviewId] = { signature, windowEndMs: window.endMs };
       outputs.push({
         kind: 'review',
-        reviewId: `${state.streamId}/${state.sessionEpoch}/${d.tagId}/${window.startMs}`,
+        reviewId,
         streamId: state.streamId,
         sessionEpoch: state.sessionEpoch,
         tagId: d.tagId,
@@ -384,9 +426,14 @@ function fire(
       window.endMs + tag.quietPeriodMs >= e.spanStartMs,
   );
   if (!episode) {
+    // Late evidence for an occurrence already closed (within its quiet period): not a new occurrence. It is
+    // counted (firedAfterClose → livelens_fusion_after_close_total), and the closed episode stays as it was.
     if (
       state.closed.some(
-        (c) => c.tagId === tag.id && window.startMs < c.spanEndMs && window.endMs > c.spanStartMs,
+        (c) =>
+          c.tagId === tag.id &&
+          window.startMs <= c.spanEndMs + tag.quietPeriodMs &&
+          window.endMs + tag.quietPeriodMs >= c.spanStartMs,
       )
     )
       return 'after_close';
@@ -398,6 +445,7 @@ function fire(
       spanEndMs: window.endMs,
       lastFiredEndMs: window.endMs,
       score: decision.score,
+      emittedScore: decision.score,
       evidence: sortedEvidence(decision.evidence).slice(0, settings.maxEvidencePerEpisode),
       trace,
       rationale: rules.rationale(decision, window),
@@ -415,19 +463,21 @@ function fire(
   const fresh = decision.evidence.filter((e) => !have.has(evidenceKey(e)));
   const room = Math.max(0, settings.maxEvidencePerEpisode - episode.evidence.length);
   const grew = fresh.length > 0 && room > 0;
-  const higher = decision.score >= episode.score + settings.minScoreIncrease;
+  // Against the score last emitted, with a little slack for floating point (0.9 + 0.05 ≠ 0.95).
+  const higher = decision.score - episode.emittedScore >= settings.minScoreIncrease - 1e-9;
   episode.spanStartMs = Math.min(episode.spanStartMs, window.startMs);
   episode.spanEndMs = Math.max(episode.spanEndMs, window.endMs);
   episode.lastFiredEndMs = Math.max(episode.lastFiredEndMs, window.endMs);
+  episode.score = Math.max(episode.score, decision.score);
+  const summary = state.summary[tag.id];
+  if (summary) summary.maxScore = Math.max(summary.maxScore, episode.score);
   if (!grew && !higher) return undefined;
   episode.evidence = sortedEvidence([...episode.evidence, ...fresh.slice(0, room)]);
-  episode.score = Math.max(episode.score, decision.score);
+  episode.emittedScore = episode.score;
   episode.trace = trace;
   episode.rationale = rules.rationale(decision, window);
   episode.latestCaptureTimeUnixMs = Math.max(episode.latestCaptureTimeUnixMs, capture);
   episode.revision += 1;
-  const summary = state.summary[tag.id];
-  if (summary) summary.maxScore = Math.max(summary.maxScore, episode.score);
   return eventOf(state, episode, 'update', rules);
 }
 
@@ -440,6 +490,37 @@ function closeQuiet(state: StreamState, rules: FusionRules, watermarkMs: number)
     out.push(close(state, episode, rules));
   }
   return out;
+}
+
+/**
+ * Ends the stream's current session as if both inputs were complete: the windows still waiting for the
+ * watermark are decided and every open episode closes. For a stream that went quiet (no end of stream
+ * reaches fusion: processor.ts flushes idle streams) and for a session replaced by a new one. The outputs go
+ * to the outbox too. A stream with nothing pending gives nothing.
+ */
+export function flushStream(
+  state: StreamState,
+  rules: FusionRules,
+  settings: FusionSettings,
+): FusionOutput[] {
+  const outputs = flushPending(state, rules, settings);
+  trim(state, settings);
+  state.outbox.push(...outputs);
+  return outputs;
+}
+
+function flushPending(state: StreamState, rules: FusionRules, settings: FusionSettings): FusionOutput[] {
+  const fastest = Math.max(...INPUTS.map((i) => state.inputs[i] ?? NO_WATERMARK));
+  if (fastest === NO_WATERMARK) return [];
+  const before = state.watermarkMs ?? NO_WATERMARK;
+  // Every window that holds the last media time ends by fastest + size.
+  const after = Math.max(before, fastest + settings.window.sizeMs);
+  const outputs: FusionOutput[] = [];
+  for (const k of windowsEndingIn(settings.window, before, after))
+    outputs.push(...decideWindow(state, windowAt(settings.window, k), rules, settings).outputs);
+  state.watermarkMs = after;
+  outputs.push(...closeAll(state, rules));
+  return outputs;
 }
 
 /** Closes every open episode (the session ended). */
@@ -495,7 +576,9 @@ function eventOf(
 
 function sortedEvidence(evidence: readonly EvidenceItem[]): EvidenceItem[] {
   return [...evidence].sort(
-    (a, b) => a.mediaTimeMs - b.mediaTimeMs || (evidenceKey(a) < evidenceKey(b) ? -1 : 1),
+    (a, b) =>
+      a.mediaTimeMs - b.mediaTimeMs ||
+      (evidenceKey(a) < evidenceKey(b) ? -1 : evidenceKey(a) > evidenceKey(b) ? 1 : 0),
   );
 }
 
@@ -517,6 +600,8 @@ function trim(state: StreamState, settings: FusionSettings): number {
   state.observations = state.observations.filter((o) => o.endMs >= horizon);
   state.closed = state.closed.filter((c) => c.spanEndMs >= horizon);
   state.lost = state.lost.filter((l) => l.endMs >= horizon);
+  for (const [id, r] of Object.entries(state.reviewed))
+    if (r.windowEndMs < horizon) delete state.reviewed[id];
   const excess = state.observations.length - settings.maxObservations;
   if (excess > 0) state.observations = state.observations.slice(excess);
   return Math.max(0, excess);
