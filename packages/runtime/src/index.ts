@@ -4,10 +4,12 @@ export {
   type ConfigFields,
   type ConfigOf,
   configTableMarkdown,
+  configTableRows,
   describeConfig,
   env,
   field,
   loadConfig,
+  readmeConfigRows,
 } from './config/config.js';
 export {
   type ConsumerServiceConfig,

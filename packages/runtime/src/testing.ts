@@ -61,3 +61,27 @@ export async function collectTopic<D extends DescMessage>(
     },
   };
 }
+
+/**
+ * Reads metrics of a registry for assertions: `metric` sums the samples of `name` matching `labels` (a
+ * histogram counts its `_count` only), `metricSum` sums a histogram's `_sum`.
+ */
+export function metricReader(registry: Registry) {
+  const samples = async (name: string, labels: Record<string, string>) =>
+    ((await registry.getSingleMetric(name)?.get())?.values ?? []).filter((v) =>
+      Object.entries(labels).every(([k, l]) => v.labels[k] === l),
+    );
+  return {
+    metric: async (name: string, labels: Record<string, string> = {}) =>
+      (await samples(name, labels))
+        .filter((v) => {
+          const sample = (v as { metricName?: string }).metricName;
+          return sample === undefined || sample === name || sample.endsWith('_count');
+        })
+        .reduce((sum, v) => sum + v.value, 0),
+    metricSum: async (name: string, labels: Record<string, string> = {}) =>
+      (await samples(name, labels))
+        .filter((v) => (v as { metricName?: string }).metricName?.endsWith('_sum'))
+        .reduce((sum, v) => sum + v.value, 0),
+  };
+}

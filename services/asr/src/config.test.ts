@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { commonConfigFields, configTableMarkdown } from '@livelens/runtime';
+import { commonConfigFields, configTableRows, readmeConfigRows } from '@livelens/runtime';
 import { describe, expect, it } from 'vitest';
 import { asrConfigFields, loadAsrConfig, vadOptionsOf } from './config.js';
 
@@ -97,19 +97,6 @@ describe('asr config', () => {
     const own = Object.fromEntries(
       Object.entries(asrConfigFields).filter(([key]) => !(key in commonConfigFields)),
     );
-    // Compare cell contents, whatever the column padding.
-    const cells = (table: string) =>
-      table
-        .split('\n')
-        .filter((line) => line.startsWith('| `'))
-        .map((line) =>
-          line
-            .split('|')
-            .slice(1, -1)
-            .map((c) => c.trim())
-            .join(' | '),
-        );
-    const documented = cells(readme).filter((row) => row.startsWith('`ASR_'));
-    expect(documented).toEqual(cells(configTableMarkdown(own)));
+    expect(readmeConfigRows(readme, 'ASR_')).toEqual(configTableRows(own));
   });
 });

@@ -9,7 +9,7 @@ import {
 } from '@livelens/contracts';
 import { findModel, loadManifest, resolveModel } from '@livelens/inference';
 import { createLogger, KafkaClient, type Logger } from '@livelens/runtime';
-import { collectTopic, startTestProducer } from '@livelens/runtime/testing';
+import { collectTopic, metricReader, startTestProducer } from '@livelens/runtime/testing';
 import { repoRoot, testInfrastructure, uniqueName } from '@livelens/test-support';
 import { Registry } from 'prom-client';
 import { loadAsrConfig } from '../src/config.js';
@@ -83,21 +83,7 @@ export async function startAsr(env: Record<string, string>, models: AsrModels, n
     config,
   );
   await service.start();
-  /** Sum of a metric's samples matching `labels` (histograms: `_count` only). */
-  const metric = async (name: string, labels: Record<string, string> = {}) =>
-    ((await registry.getSingleMetric(name)?.get())?.values ?? [])
-      .filter((v) => {
-        const sample = (v as { metricName?: string }).metricName;
-        return sample === undefined || sample === name || sample.endsWith('_count');
-      })
-      .filter((v) => Object.entries(labels).every(([k, l]) => v.labels[k] === l))
-      .reduce((sum, v) => sum + v.value, 0);
-  /** Sum of a histogram's observations (`_sum`) matching `labels`. */
-  const metricSum = async (name: string, labels: Record<string, string> = {}) =>
-    ((await registry.getSingleMetric(name)?.get())?.values ?? [])
-      .filter((v) => (v as { metricName?: string }).metricName?.endsWith('_sum'))
-      .filter((v) => Object.entries(labels).every(([k, l]) => v.labels[k] === l))
-      .reduce((sum, v) => sum + v.value, 0);
+  const { metric, metricSum } = metricReader(registry);
   return {
     config,
     service,

@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { commonConfigFields, configTableMarkdown } from '@livelens/runtime';
+import { commonConfigFields, configTableRows, readmeConfigRows } from '@livelens/runtime';
 import { describe, expect, it } from 'vitest';
 import { frameAnalyzerConfigFields, loadFrameAnalyzerConfig } from './config.js';
 
@@ -61,19 +61,6 @@ describe('frame analyzer config', () => {
     const own = Object.fromEntries(
       Object.entries(frameAnalyzerConfigFields).filter(([key]) => !(key in commonConfigFields)),
     );
-    // Compare cell contents, whatever the column padding.
-    const cells = (table: string) =>
-      table
-        .split('\n')
-        .filter((line) => line.startsWith('| `'))
-        .map((line) =>
-          line
-            .split('|')
-            .slice(1, -1)
-            .map((c) => c.trim())
-            .join(' | '),
-        );
-    const documented = cells(readme).filter((row) => row.startsWith('`FRAME_ANALYZER_'));
-    expect(documented).toEqual(cells(configTableMarkdown(own)));
+    expect(readmeConfigRows(readme, 'FRAME_ANALYZER_')).toEqual(configTableRows(own));
   });
 });

@@ -4,7 +4,7 @@ import type { DescMessage } from '@bufbuild/protobuf';
 import { prefixedTopics, type TopicSpec } from '@livelens/contracts';
 import { findModel, loadManifest, resolveModel } from '@livelens/inference';
 import { createLogger, KafkaClient, type Logger } from '@livelens/runtime';
-import { collectTopic, startTestProducer } from '@livelens/runtime/testing';
+import { collectTopic, metricReader, startTestProducer } from '@livelens/runtime/testing';
 import { repoRoot, testInfrastructure, uniqueName } from '@livelens/test-support';
 import { Registry } from 'prom-client';
 import { loadFrameAnalyzerConfig } from '../src/config.js';
@@ -72,15 +72,7 @@ export async function startAnalyzer(env: Record<string, string>, models: FrameMo
   await publisher.connect();
   const service = createFrameAnalyzerService({ kafka, publisher, models, logger, registry }, config);
   await service.start();
-  /** Sum of a metric's samples matching `labels` (histograms: `_count` only). */
-  const metric = async (name: string, labels: Record<string, string> = {}) =>
-    ((await registry.getSingleMetric(name)?.get())?.values ?? [])
-      .filter((v) => {
-        const sample = (v as { metricName?: string }).metricName;
-        return sample === undefined || sample === name || sample.endsWith('_count');
-      })
-      .filter((v) => Object.entries(labels).every(([k, l]) => v.labels[k] === l))
-      .reduce((sum, v) => sum + v.value, 0);
+  const { metric } = metricReader(registry);
   return {
     config,
     service,

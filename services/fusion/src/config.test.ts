@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { commonConfigFields, configTableMarkdown } from '@livelens/runtime';
+import { commonConfigFields, configTableRows, readmeConfigRows } from '@livelens/runtime';
 import { describe, expect, it } from 'vitest';
 import { fusionConfigFields, loadFusionConfig } from './config.js';
 
@@ -39,19 +39,6 @@ describe('fusion config', () => {
     const own = Object.fromEntries(
       Object.entries(fusionConfigFields).filter(([key]) => !(key in commonConfigFields)),
     );
-    const cells = (table: string) =>
-      table
-        .split('\n')
-        .filter((line) => line.startsWith('| `'))
-        .map((line) =>
-          line
-            .split('|')
-            .slice(1, -1)
-            .map((c) => c.trim())
-            .join(' | '),
-        );
-    expect(cells(readme).filter((row) => row.startsWith('`FUSION_'))).toEqual(
-      cells(configTableMarkdown(own)),
-    );
+    expect(readmeConfigRows(readme, 'FUSION_')).toEqual(configTableRows(own));
   });
 });

@@ -10,7 +10,7 @@ import {
   TranscriptSegmentSchema,
 } from '@livelens/contracts';
 import { connectRedis, createLogger, createRedis, KafkaClient, type Logger } from '@livelens/runtime';
-import { collectTopic, startTestProducer } from '@livelens/runtime/testing';
+import { collectTopic, metricReader, startTestProducer } from '@livelens/runtime/testing';
 import { testInfrastructure, uniqueName } from '@livelens/test-support';
 import { Registry } from 'prom-client';
 import { loadFusionConfig } from '../src/config.js';
@@ -72,15 +72,7 @@ export async function startFusion(env: Record<string, string>) {
   await publisher.connect();
   const service = createFusionService({ kafka, publisher, redis, rules, logger, registry }, config);
   await service.start();
-  /** Sum of a metric's samples matching `labels` (histograms: `_count` only). */
-  const metric = async (name: string, labels: Record<string, string> = {}) =>
-    ((await registry.getSingleMetric(name)?.get())?.values ?? [])
-      .filter((v) => {
-        const sample = (v as { metricName?: string }).metricName;
-        return sample === undefined || sample === name || sample.endsWith('_count');
-      })
-      .filter((v) => Object.entries(labels).every(([k, l]) => v.labels[k] === l))
-      .reduce((sum, v) => sum + v.value, 0);
+  const { metric } = metricReader(registry);
   return {
     config,
     service,

@@ -151,3 +151,30 @@ export function configTableMarkdown(fields: ConfigFields): string {
   const rows = describeConfig(fields).map((r) => `| \`${r.env}\` | \`${r.default}\` | ${r.doc} |`);
   return ['| variable | default | meaning |', '|---|---|---|', ...rows].join('\n');
 }
+
+/**
+ * The rows of a README's configuration table whose variable starts with `prefix`, as cell texts joined by
+ * ` | ` whatever the column padding: compare them with `configTableRows(fields)` so the README cannot drift
+ * from the code.
+ */
+export function readmeConfigRows(markdown: string, prefix: string): string[] {
+  return tableRows(markdown).filter((row) => row.startsWith(`\`${prefix}`));
+}
+
+/** The rows `configTableMarkdown` would write for `fields`, in the form `readmeConfigRows` reads. */
+export function configTableRows(fields: ConfigFields): string[] {
+  return tableRows(configTableMarkdown(fields));
+}
+
+function tableRows(markdown: string): string[] {
+  return markdown
+    .split('\n')
+    .filter((line) => line.startsWith('| `'))
+    .map((line) =>
+      line
+        .split('|')
+        .slice(1, -1)
+        .map((c) => c.trim())
+        .join(' | '),
+    );
+}
