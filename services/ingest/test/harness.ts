@@ -1,7 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
-import type { DescMessage, MessageShape } from '@bufbuild/protobuf';
+import type { DescMessage } from '@bufbuild/protobuf';
 import { IngestService, prefixedTopics, type TopicSpec } from '@livelens/contracts';
 import {
   connectRedis,
@@ -11,6 +11,7 @@ import {
   type GrpcClient,
   KafkaClient,
 } from '@livelens/runtime';
+import { collectTopic } from '@livelens/runtime/testing';
 import { repoRoot, testInfrastructure, uniqueName } from '@livelens/test-support';
 import { Registry } from 'prom-client';
 import { loadIngestConfig } from '../src/config.js';
@@ -126,38 +127,13 @@ export async function killProcess(child: ChildProcess, signal: NodeJS.Signals): 
 }
 
 /** Reads a topic from the beginning into an array, for assertions; `stop()` when done. */
-export async function collect<D extends DescMessage>(spec: TopicSpec<D>) {
-  const logger = createLogger({ service: 'collector', level: 'warn' });
-  const kafka = new KafkaClient(
-    { brokers: testInfrastructure().kafkaBrokers },
-    { logger, registry: new Registry() },
-  );
+export function collect<D extends DescMessage>(spec: TopicSpec<D>) {
+  // The namespace's dead-letter topic: the test prefix is whatever precedes "live." in the topic's name.
   const dlq = prefixedTopics(spec.name.slice(0, spec.name.indexOf('live.'))).dlq as unknown as TopicSpec;
-  // The replicas under test create their topics when they start; a collector may start first.
-  await kafka.admin().ensureTopics([spec as unknown as TopicSpec, dlq], { partitions: 2 });
-  const publisher = kafka.publisher({ service: 'collector' });
-  await publisher.connect();
-  const records: { message: MessageShape<D>; receivedAtMs: number }[] = [];
-  const loop = kafka.consumerLoop(
+  return collectTopic(
+    testInfrastructure().kafkaBrokers,
     spec,
-    async ({ message }) => {
-      records.push({ message, receivedAtMs: Date.now() });
-    },
-    {
-      groupId: uniqueName('collector'),
-      service: 'collector',
-      deadLetters: publisher,
-      dlqTopic: dlq,
-      heartbeatIntervalMs: 1_000,
-    },
+    dlq,
+    createLogger({ service: 'collector', level: 'warn' }),
   );
-  await loop.start();
-  return {
-    records,
-    messages: () => records.map((r) => r.message),
-    async stop() {
-      await loop.drain(5_000);
-      await publisher.disconnect();
-    },
-  };
 }
