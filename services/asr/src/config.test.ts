@@ -62,6 +62,9 @@ describe('asr config', () => {
     expect(() => loadAsrConfig({ ASR_WHISPER_MODEL: 'whisper-tiny-en', ASR_ENCODER_WINDOW: '4' })).toThrow(
       /ASR_WHISPER_MODEL, ASR_ENCODER_WINDOW: whisper-tiny-en needs the full 30 s encoder window/,
     );
+    expect(() => loadAsrConfig({ ASR_EXECUTION_PROVIDERS: 'tensorrt,cpu', ASR_ENCODER_WINDOW: '4' })).toThrow(
+      /ASR_EXECUTION_PROVIDERS, ASR_ENCODER_WINDOW: tensorrt needs the fixed 30 s encoder window/,
+    );
   });
 
   it('names every bad variable, what it expected and what it got', () => {

@@ -199,6 +199,13 @@ export function loadAsrConfig(source: Readonly<Record<string, string | undefined
       { code: 'invalid_config', retriable: false, cause: error },
     );
   }
+  if (config.executionProviders.includes('tensorrt') && config.encoderPaddingS !== undefined) {
+    // TensorRT builds an engine per input shape: every new segment length would build one (minutes).
+    throw new LiveLensError(
+      'invalid configuration:\n  ASR_EXECUTION_PROVIDERS, ASR_ENCODER_WINDOW: tensorrt needs the fixed 30 s encoder window (a new input length rebuilds its engine)',
+      { code: 'invalid_config', retriable: false },
+    );
+  }
   if (config.whisperModel === 'whisper-tiny-en' && config.encoderPaddingS !== undefined) {
     // Measured (bench:asr): tiny.en loops on short encoder windows (209 % WER against 29 % with 30 s).
     throw new LiveLensError(

@@ -76,7 +76,7 @@ export function createAsrMetrics(
     }),
     chunks: new Counter({
       name: 'livelens_asr_chunks_total',
-      help: 'Audio chunks by outcome: processed, duplicate (already taken in: a redelivery), gap (processed, after ending the timeline before it), end_of_session (the end marker of an ingest session), backwards, too_long, max_streams (the last three dead-lettered).',
+      help: 'Audio chunks by outcome: processed, duplicate (already taken in: a redelivery), gap (processed, after ending the timeline before it), end_of_session (the end marker of an ingest session), stale_end (the end marker of a session other than the current one of the stream: ignored), backwards, too_long, max_streams (the last three dead-lettered).',
       labelNames: ['outcome'],
       registers,
     }),

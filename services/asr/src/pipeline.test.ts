@@ -330,6 +330,29 @@ describe('AsrPipeline', () => {
     expect(await metric('livelens_asr_chunks_total', { outcome: 'end_of_session' })).toBe(2);
   });
 
+  it("ignores the end marker of another session than the stream's current one", async () => {
+    const { pipeline, publisher, metric } = setup(new Map([['s9', [{ open: open(3_200, 15_872) }]]]));
+    await pipeline.handle(record('s9', 0, 1, { epoch: 'e2' }));
+    // e1's marker, late (its ingest replica lost the lease after e2 started): e2's open segment stays open.
+    await pipeline.handle(record('s9', 7, 2, { epoch: 'e1', endOfSession: true }));
+    expect(pipeline.streamCount).toBe(1);
+    expect(publisher.sent).toEqual([]);
+    expect(await metric('livelens_asr_chunks_total', { outcome: 'stale_end' })).toBe(1);
+  });
+
+  it('does not end idle streams while the consumer group rebalances, and does again after the assignment', async () => {
+    const { pipeline, publisher, advance } = setup(new Map([['s10', [{ open: open(3_200, 15_872) }]]]));
+    await pipeline.handle(record('s10', 0, 1));
+    pipeline.rebalancing();
+    advance(60_000);
+    await pipeline.flushIdle();
+    expect(pipeline.streamCount).toBe(1);
+    await pipeline.retainPartitions('live.audio.v1', [0]);
+    await pipeline.flushIdle();
+    expect(pipeline.streamCount).toBe(0);
+    expect(publisher.sent).toHaveLength(1);
+  });
+
   it('passes the encoder window to Whisper only when one is configured', async () => {
     for (const encoderPaddingS of [undefined, 4]) {
       const { pipeline } = setup(new Map([['s8', [{ open: open(3_200, 15_872) }]]]), { encoderPaddingS });

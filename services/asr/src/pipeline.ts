@@ -92,6 +92,8 @@ export class AsrPipeline {
   readonly #now: () => number;
   readonly #streams = new Map<string, StreamTimeline>();
   readonly #locks = new KeyedLock();
+  /** Between onRebalancing and the next onAssignment. */
+  #rebalancing = false;
   /**
    * Next transcript seq per stream and session, kept across timelines (a gap or an idle end does not reset a
    * stream's seq); bounded, least recently used evicted.
@@ -217,12 +219,13 @@ export class AsrPipeline {
     if (chunk.endOfSession) {
       // The session's audio ended (AudioChunk.end_of_session, in band after its last chunk): its open segment
       // goes out now instead of when the stream goes idle. A redelivered marker finds nothing to end.
-      if (timeline)
-        await this.#end(
-          timeline,
-          timeline.sessionEpoch === chunk.sessionEpoch ? 'end_of_session' : 'session',
-        );
-      metrics.chunks.inc({ outcome: 'end_of_session' });
+      // A marker of another session (an older one, e.g. from an ingest replica that lost its lease after a
+      // successor started) must not end the current session's timeline.
+      if (timeline && timeline.sessionEpoch === chunk.sessionEpoch)
+        await this.#end(timeline, 'end_of_session');
+      metrics.chunks.inc({
+        outcome: timeline && timeline.sessionEpoch !== chunk.sessionEpoch ? 'stale_end' : 'end_of_session',
+      });
       return;
     }
     if (timeline && timeline.sessionEpoch !== chunk.sessionEpoch) {
@@ -309,6 +312,9 @@ export class AsrPipeline {
    * final), and retries the publication of timelines ended earlier whose publication failed.
    */
   async flushIdle(): Promise<void> {
+    // While the group rebalances nothing is fetched, so streams look idle; a moving stream's next owner
+    // replays it whole (retainPartitions), so ending it here would publish it cut in two.
+    if (this.#rebalancing) return;
     const idle = (t: StreamTimeline) =>
       t.flushed || this.#now() - t.lastChunkAtMs >= this.#options.idleFlushMs;
     for (const timeline of [...this.#streams.values()]) {
@@ -337,7 +343,13 @@ export class AsrPipeline {
    * them and publishes the whole utterances under the same segment ids. Resolves once every such stream is
    * forgotten (each after the chunk it may be processing).
    */
+  /** The consumer group started rebalancing (ConsumerLoop `onRebalancing`): idle ends wait for the assignment. */
+  rebalancing(): void {
+    this.#rebalancing = true;
+  }
+
   async retainPartitions(topic: string, partitions: readonly number[]): Promise<void> {
+    this.#rebalancing = false;
     const owned = new Set(partitions);
     const lost = (t: StreamTimeline) => t.source?.topic === topic && !owned.has(t.source.partition);
     await Promise.all(

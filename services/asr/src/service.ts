@@ -105,6 +105,7 @@ export function createAsrService(deps: AsrDeps, config: AsrConfig): AsrServiceHa
     maxInFlight: config.maxInFlight,
     partitionsConsumedConcurrently: config.partitionsConcurrently,
     commitLimit: (topic, partition) => pipeline.commitLimit(topic, partition),
+    onRebalancing: () => pipeline.rebalancing(),
     onAssignment: (partitions) => {
       pipeline
         .retainPartitions(topics.audio.name, partitions)

@@ -198,6 +198,7 @@ describe('consumer loop on the real broker', () => {
     const perKey = 60;
     const log: { member: string; key: string; seq: number }[] = [];
     const assignments: Record<string, number[][]> = { a: [], b: [] };
+    const rebalancing: Record<string, number> = { a: 0, b: 0 };
     const member = (name: string) =>
       client.consumerLoop(
         frames,
@@ -213,6 +214,9 @@ describe('consumer loop on the real broker', () => {
           heartbeatIntervalMs: 500,
           sessionTimeoutMs: 10_000,
           onAssignment: (partitions) => assignments[name]?.push([...partitions]),
+          onRebalancing: () => {
+            rebalancing[name] = (rebalancing[name] ?? 0) + 1;
+          },
         },
       );
     const producing = (async () => {
@@ -266,6 +270,8 @@ describe('consumer loop on the real broker', () => {
     expect(aShared.length).toBeGreaterThan(0);
     expect(bShared.length).toBeGreaterThan(0);
     expect([...aShared, ...bShared].sort()).toEqual([0, 1, 2, 3]);
+    // a was told that the group was rebalancing (before its partitions moved) when b joined.
+    expect(rebalancing.a).toBeGreaterThan(0);
     await waitFor('b to own every partition', () =>
       JSON.stringify(assignments.b?.at(-1)) === '[0,1,2,3]' ? true : undefined,
     );

@@ -48,8 +48,13 @@ export type RecordHandler<Desc extends DescMessage> = (
 /** running → draining → stopped, or → failed; every transition is logged. */
 export type ConsumerLoopState = 'idle' | 'starting' | 'running' | 'draining' | 'stopped' | 'failed';
 
-type Settings = Required<Omit<ConsumerLoopOptions, 'groupId' | 'commitLimit' | 'onAssignment'>> &
-  Pick<ConsumerLoopOptions, 'commitLimit' | 'onAssignment'> & { groupId: string; service: string };
+type Settings = Required<
+  Omit<ConsumerLoopOptions, 'groupId' | 'commitLimit' | 'onAssignment' | 'onRebalancing'>
+> &
+  Pick<ConsumerLoopOptions, 'commitLimit' | 'onAssignment' | 'onRebalancing'> & {
+    groupId: string;
+    service: string;
+  };
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
@@ -160,7 +165,8 @@ export class ConsumerLoop<Desc extends DescMessage> {
         },
       },
     });
-    const { CRASH, GROUP_JOIN } = this.#consumer.events;
+    const { CRASH, GROUP_JOIN, REBALANCING } = this.#consumer.events;
+    this.#consumer.on(REBALANCING, () => this.#rebalancing());
     this.#consumer.on(GROUP_JOIN, ({ payload }) => {
       this.#metrics.rebalances.inc({ group: s.groupId });
       this.#logger.info(
@@ -179,6 +185,15 @@ export class ConsumerLoop<Desc extends DescMessage> {
         this.#fail(fromKafkaError(payload.error, { topic: topic.name }));
       }
     });
+  }
+
+  /** The group is rebalancing (seen in a heartbeat or commit, or kafkajs re-joins): tell the handler. */
+  #rebalancing(): void {
+    try {
+      this.#settings.onRebalancing?.();
+    } catch (error) {
+      this.#logger.error({ err: error }, 'onRebalancing threw');
+    }
   }
 
   get state(): ConsumerLoopState {
@@ -295,6 +310,7 @@ export class ConsumerLoop<Desc extends DescMessage> {
     const tasks: Promise<void>[] = [];
     let batchError: Error | undefined;
     const fail = (error: unknown) => {
+      if (batchError === undefined && isRebalanceError(error)) this.#rebalancing();
       batchError ??= error instanceof Error ? error : new Error(String(error));
     };
     let lastResolved: string | undefined;

@@ -72,6 +72,13 @@ export interface ConsumerLoopOptions {
    * @default none
    */
   onAssignment?: (partitions: readonly number[]) => void;
+  /**
+   * Called as soon as this member learns that the group is rebalancing (a heartbeat or a commit says so, or
+   * kafkajs re-joins): from then until the next `onAssignment`, any of its partitions may be moving, so a
+   * handler should not act on streams going quiet (they are quiet because nothing is fetched). May be called
+   * more than once per rebalance. Must not throw (a throw is logged). @default none
+   */
+  onRebalancing?: () => void;
 }
 
 export const defaultConsumerLoopOptions = {
@@ -85,4 +92,6 @@ export const defaultConsumerLoopOptions = {
   handlerAttempts: 5,
   maxRestarts: 5,
   maxDeadLetterValueBytes: 1024 * 1024,
-} as const satisfies Required<Omit<ConsumerLoopOptions, 'groupId' | 'commitLimit' | 'onAssignment'>>;
+} as const satisfies Required<
+  Omit<ConsumerLoopOptions, 'groupId' | 'commitLimit' | 'onAssignment' | 'onRebalancing'>
+>;

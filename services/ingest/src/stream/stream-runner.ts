@@ -187,11 +187,15 @@ export class StreamRunner {
           metrics.publishLatency.observe({ topic: 'audio' }, (ackedAtMs - item.capturedAtMs) / 1000);
         }
       },
-      onDropped: (items) =>
-        this.#lostAfterQueue(
-          Modality.AUDIO,
-          items.map((i) => Number(i.message.seq)),
-        ),
+      onDropped: (items) => {
+        // The end-of-session marker carries no samples: its loss is no audio gap.
+        const lost = items.filter((i) => !i.message.endOfSession);
+        if (lost.length > 0)
+          this.#lostAfterQueue(
+            Modality.AUDIO,
+            lost.map((i) => Number(i.message.seq)),
+          );
+      },
     });
     // Events are few and must not be shed: a generous bound, and an error log if it is ever hit.
     this.#events = new PublishLane({
@@ -522,7 +526,10 @@ export class StreamRunner {
    * idle instead.
    */
   #endAudio(): void {
-    if (!this.#hasAudio) return;
+    // A replica that lost its lease may stop after a successor has started a new session on the same
+    // partition: its marker would land after the successor's chunks. Consumers end a replaced session when the
+    // new one's first chunk arrives anyway.
+    if (!this.#hasAudio || this.#stopReason === 'lease_lost') return;
     const seq = this.#audioSeq++;
     const now = Date.now();
     const message = create(AudioChunkSchema, {
