@@ -37,6 +37,18 @@ describe('rationale', () => {
     );
   });
 
+  it('names the spoken part of a cross-modal decision even when more confident screen text outnumbers it', () => {
+    const o = createObservationFactory();
+    const text = explain('call_to_action', [
+      o.screen('$29.99', 10_000, { confidence: 0.99 }),
+      o.screen('$29.99', 11_000, { confidence: 0.99 }),
+      o.screen('$29.99', 12_000, { confidence: 0.99 }),
+      o.speech('link in bio to buy', 14_000, { confidence: 0.8 }),
+    ]);
+    expect(text).toContain("the streamer said 'link in bio to buy' at 0:14");
+    expect(text).toContain('1 more observation supports it.');
+  });
+
   it('describes image labels, and hours past the first', () => {
     const o = createObservationFactory();
     expect(explain('adult_nudity', [o.label('nsfw', 0.95, 3_725_000)], 4_000_000)).toBe(

@@ -50,7 +50,7 @@ export function rationale(
 
 /**
  * One item per observation (its most confident; among equals, the one of the rule that contributed most, then
- * the rule id), most confident first, then earliest.
+ * the rule id): the strongest of each kind first, then the rest, most confident first, then earliest.
  */
 function strongest(decision: TagDecision): EvidenceItem[] {
   const ruleScore = new Map(decision.evaluations.map((e) => [e.ruleId, e.score]));
@@ -63,7 +63,12 @@ function strongest(decision: TagDecision): EvidenceItem[] {
     const prior = best.get(item.observationId);
     if (prior === undefined || better(item, prior) > 0) best.set(item.observationId, item);
   }
-  return [...best.values()].sort((a, b) => b.confidence - a.confidence || byTime(a, b));
+  const sorted = [...best.values()].sort((a, b) => b.confidence - a.confidence || byTime(a, b));
+  // The strongest item of each kind first, so a cross-modal decision names both what was said and what was
+  // seen (three prices on screen must not hide the spoken "link in bio" behind "1 more observation").
+  const kinds = new Set<string>();
+  const leaders = sorted.filter((item) => !kinds.has(item.kind) && kinds.add(item.kind));
+  return [...leaders, ...sorted.filter((item) => !leaders.includes(item))];
 }
 
 function byTime(a: EvidenceItem, b: EvidenceItem): number {
