@@ -5,6 +5,9 @@ import { AnalysisStatus, type FrameAnalysis, type TranscriptSegment } from '@liv
 import type { Observation, ObservationSource } from './model.js';
 import type { FusionRecord } from './windows/stream-fusion.js';
 
+/** A probability from the wire, clamped to [0, 1]; NaN (which JSON cannot keep) becomes 0. */
+const probability = (value: number) => (Number.isFinite(value) ? Math.min(1, Math.max(0, value)) : 0);
+
 /** Where a consumed record sits. */
 export interface RecordPosition {
   readonly topic: string;
@@ -31,7 +34,7 @@ export function frameRecord(analysis: FrameAnalysis, at: RecordPosition): Fusion
         kind: 'screen_text',
         id: `${analysis.frameId}#t${region.readingOrder}`,
         text: region.text,
-        confidence: region.confidence,
+        confidence: probability(region.confidence),
       });
     }
     for (const label of analysis.labels)
@@ -40,8 +43,8 @@ export function frameRecord(analysis: FrameAnalysis, at: RecordPosition): Fusion
         kind: 'image_label',
         id: `${analysis.frameId}#l${label.name}`,
         text: '',
-        label: { name: label.name, score: label.score },
-        confidence: label.score,
+        label: { name: label.name, score: probability(label.score) },
+        confidence: probability(label.score),
       });
     for (const [i, detection] of analysis.detections.entries())
       observations.push({
@@ -49,8 +52,8 @@ export function frameRecord(analysis: FrameAnalysis, at: RecordPosition): Fusion
         kind: 'image_label',
         id: `${analysis.frameId}#d${i}`,
         text: '',
-        label: { name: detection.label, score: detection.score },
-        confidence: detection.score,
+        label: { name: detection.label, score: probability(detection.score) },
+        confidence: probability(detection.score),
       });
   }
   return {
@@ -88,7 +91,7 @@ export function transcriptRecord(segment: TranscriptSegment, at: RecordPosition)
             startMs,
             endMs,
             text: segment.text.trim(),
-            confidence,
+            confidence: probability(confidence),
             language: segment.language,
             captureTimeUnixMs: capture,
             source: { ...at, recordId: segment.segmentId },

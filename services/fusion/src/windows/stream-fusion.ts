@@ -276,7 +276,8 @@ export function applyRecord(
   state.latestCaptureTimeUnixMs = Math.max(state.latestCaptureTimeUnixMs, record.captureTimeUnixMs);
   if (record.lost) state.lost.push({ ...record.lost });
   const known = new Set(state.observations.map((o) => o.id));
-  const added = record.observations.filter((o) => !known.has(o.id));
+  // New ids only, each once (a record may repeat one, and a redelivered final segment repeats its own).
+  const added = record.observations.filter((o) => !known.has(o.id) && known.add(o.id));
   if (added.length > 0) {
     state.observations.push(...added);
     state.observations.sort(byTimeThenId);

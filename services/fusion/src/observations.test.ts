@@ -1,0 +1,91 @@
+import { create } from '@bufbuild/protobuf';
+import { AnalysisStatus, FrameAnalysisSchema, TranscriptSegmentSchema } from '@livelens/contracts';
+import { describe, expect, it } from 'vitest';
+import { frameRecord, transcriptRecord } from './observations.js';
+
+const at = { topic: 'live.frame-analysis.v1', partition: 1, offset: '42' };
+
+describe('records to observations', () => {
+  it('turns a frame analysis into one observation per OCR line, label and detection, at its pts', () => {
+    const record = frameRecord(
+      create(FrameAnalysisSchema, {
+        streamId: 's1',
+        sessionEpoch: 'e1',
+        frameId: 's1/e1/f/7',
+        ptsMs: 7_000n,
+        captureTimeUnixMs: 1_000_007_000n,
+        textRegions: [
+          { text: 'CODE: SAVE20', confidence: 0.97, readingOrder: 0 },
+          { text: '  ', confidence: 0.5, readingOrder: 1 },
+          { text: '$29.99', confidence: Number.NaN, readingOrder: 2 },
+        ],
+        labels: [{ name: 'nsfw', score: 1.2 }],
+        detections: [{ label: 'person', score: 0.8 }],
+        status: AnalysisStatus.COMPLETE,
+      }),
+      at,
+    );
+    expect(record).toMatchObject({ input: 'frames', sessionEpoch: 'e1', mediaTimeMs: 7_000, offset: '42' });
+    expect(record.lost).toBeUndefined();
+    expect(record.observations.map((o) => [o.kind, o.id, o.text, o.confidence, o.startMs, o.endMs])).toEqual([
+      ['screen_text', 's1/e1/f/7#t0', 'CODE: SAVE20', 0.97, 7_000, 7_000],
+      // A blank line is no observation; a NaN confidence (JSON cannot keep it) is 0.
+      ['screen_text', 's1/e1/f/7#t2', '$29.99', 0, 7_000, 7_000],
+      ['image_label', 's1/e1/f/7#lnsfw', '', 1, 7_000, 7_000],
+      ['image_label', 's1/e1/f/7#d0', '', 0.8, 7_000, 7_000],
+    ]);
+    expect(record.observations[0]?.source).toEqual({ ...at, recordId: 's1/e1/f/7' });
+  });
+
+  it('marks a shed frame as lost media time, with no observations', () => {
+    const record = frameRecord(
+      create(FrameAnalysisSchema, {
+        streamId: 's1',
+        sessionEpoch: 'e1',
+        frameId: 's1/e1/f/8',
+        ptsMs: 8_000n,
+        status: AnalysisStatus.SHED_STALE,
+      }),
+      at,
+    );
+    expect(record.observations).toEqual([]);
+    expect(record.lost).toEqual({ startMs: 8_000, endMs: 8_001 });
+  });
+
+  it('takes final transcript segments only, with the mean word probability as confidence', () => {
+    const segment = create(TranscriptSegmentSchema, {
+      streamId: 's1',
+      sessionEpoch: 'e1',
+      segmentId: 's1/e1/s/10500',
+      startMs: 10_500n,
+      endMs: 13_500n,
+      text: ' Use code SAVE20. ',
+      words: [
+        { text: 'Use', confidence: 0.9 },
+        { text: 'code', confidence: 0.8 },
+        { text: 'SAVE20.', confidence: 0.7 },
+      ],
+      language: 'en',
+      final: true,
+      captureTimeUnixMs: 1_000_010_500n,
+    });
+    const position = { topic: 'live.transcripts.v1', partition: 0, offset: '3' };
+    expect(transcriptRecord({ ...segment, final: false }, position)).toBeUndefined();
+    const record = transcriptRecord(segment, position);
+    expect(record).toMatchObject({
+      input: 'transcripts',
+      mediaTimeMs: 13_500,
+      captureTimeUnixMs: 1_000_010_500,
+    });
+    expect(record?.observations).toHaveLength(1);
+    expect(record?.observations[0]).toMatchObject({
+      kind: 'speech',
+      id: 's1/e1/s/10500',
+      text: 'Use code SAVE20.',
+      startMs: 10_500,
+      endMs: 13_500,
+      language: 'en',
+    });
+    expect(record?.observations[0]?.confidence).toBeCloseTo(0.8, 6);
+  });
+});
