@@ -26,7 +26,7 @@ source "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)/lib.sh"
 
 # System packages `up` makes sure of. Later work appends here, e.g.
 #   nginx libnginx-mod-rtmp espeak-ng prometheus
-LIVELENS_APT_PACKAGES="redis-server ffmpeg nginx libnginx-mod-rtmp espeak-ng fonts-dejavu-core fonts-wqy-microhei"
+LIVELENS_APT_PACKAGES="redis-server ffmpeg nginx libnginx-mod-rtmp espeak-ng fonts-dejavu-core fonts-wqy-microhei prometheus"
 
 KAFKA_PORT="${LIVELENS_KAFKA_PORT:-19092}"
 KAFKA_CONTROLLER_PORT="${LIVELENS_KAFKA_CONTROLLER_PORT:-19093}"
