@@ -13,7 +13,7 @@ npx biome ci .
 
 echo "== build, typecheck, test (turbo)"
 # One package's suite at a time: the Kafka integration tests share one broker on a 2-core machine.
-find packages services test -name test-results.json -not -path '*/node_modules/*' -delete 2>/dev/null || true
+find packages services deploy test -name test-results.json -not -path '*/node_modules/*' -delete 2>/dev/null || true
 status=0
 npx turbo run test --concurrency=1 --output-logs=new-only "$@" -- --reporter=default --reporter=json \
   --outputFile.json=test-results.json || status=$?
@@ -27,6 +27,6 @@ node -e '
     passed += r.numPassedTests; failed += r.numFailedTests; skipped += r.numPendingTests + r.numTodoTests;
   }
   console.log(`tests: ${passed} passed, ${failed} failed, ${skipped} skipped`);
-' $(find packages services test -name test-results.json -not -path "*/node_modules/*" 2>/dev/null)
+' $(find packages services deploy test -name test-results.json -not -path "*/node_modules/*" 2>/dev/null)
 echo "== $([ "$status" = 0 ] && echo 'all tests passed' || echo 'FAILED') in $(( $(date +%s) - started )) s"
 exit "$status"
