@@ -5,7 +5,11 @@ import type { DescMessage, MessageShape } from '@bufbuild/protobuf';
 import type { TopicSpec } from '@livelens/contracts';
 import { Registry } from 'prom-client';
 import { KafkaClient } from './kafka/client.js';
-import type { Logger } from './logger.js';
+import { createLogger, type Logger } from './logger.js';
+
+/** A logger for tests, at `$LIVELENS_TEST_LOG_LEVEL` (default warn). */
+export const testLogger = (name: string): Logger =>
+  createLogger({ service: name, level: (process.env.LIVELENS_TEST_LOG_LEVEL ?? 'warn') as 'warn' });
 
 /** A producer of test records: protobuf through the topic's contract, or raw bytes (garbage). */
 export async function startTestProducer(brokers: string[], logger: Logger) {

@@ -3,8 +3,8 @@ import { promisify } from 'node:util';
 import type { DescMessage } from '@bufbuild/protobuf';
 import { prefixedTopics, type TopicSpec } from '@livelens/contracts';
 import { findModel, loadManifest, resolveModel } from '@livelens/inference';
-import { createLogger, KafkaClient, type Logger } from '@livelens/runtime';
-import { collectTopic, metricReader, startTestProducer } from '@livelens/runtime/testing';
+import { KafkaClient } from '@livelens/runtime';
+import { collectTopic, metricReader, startTestProducer, testLogger } from '@livelens/runtime/testing';
 import { repoRoot, testInfrastructure, uniqueName } from '@livelens/test-support';
 import { Registry } from 'prom-client';
 import { loadFrameAnalyzerConfig } from '../src/config.js';
@@ -15,8 +15,7 @@ const run = promisify(execFile);
 /** The models every test of a run shares: fetched into the repo's cache on first use (sha256-checked). */
 export const modelsDir = `${repoRoot}/.livelens/models`;
 
-export const testLogger = (name: string): Logger =>
-  createLogger({ service: name, level: (process.env.LIVELENS_TEST_LOG_LEVEL ?? 'warn') as 'warn' });
+export { testLogger };
 
 /** A namespace for one test: its own topics and consumer group, so tests never see each other's frames. */
 export function testNamespace() {

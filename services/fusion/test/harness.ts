@@ -9,8 +9,8 @@ import {
   type TranscriptSegment,
   TranscriptSegmentSchema,
 } from '@livelens/contracts';
-import { connectRedis, createLogger, createRedis, KafkaClient, type Logger } from '@livelens/runtime';
-import { collectTopic, metricReader, startTestProducer } from '@livelens/runtime/testing';
+import { connectRedis, createRedis, KafkaClient } from '@livelens/runtime';
+import { collectTopic, metricReader, startTestProducer, testLogger } from '@livelens/runtime/testing';
 import { testInfrastructure, uniqueName } from '@livelens/test-support';
 import { Registry } from 'prom-client';
 import { loadFusionConfig } from '../src/config.js';
@@ -18,8 +18,7 @@ import { loadFusionRules } from '../src/rules-adapter.js';
 import { createFusionService } from '../src/service.js';
 import { FusionStore } from '../src/store.js';
 
-export const testLogger = (name: string): Logger =>
-  createLogger({ service: name, level: (process.env.LIVELENS_TEST_LOG_LEVEL ?? 'warn') as 'warn' });
+export { testLogger };
 
 /** A namespace for one test: its own topics, consumer groups and Redis keys. */
 export function testNamespace() {
