@@ -87,12 +87,17 @@ export async function loadFrameModels(
   // Resolve every file first: a missing model fails before any session starts.
   const wantOcr = config.models.includes('ocr');
   const wantNsfw = config.models.includes('nsfw');
-  const [detPath, recPath, dictPath, nsfwPath] = await Promise.all([
+  const settled = await Promise.allSettled([
     wantOcr ? path(MODEL_IDS.ocrDet) : undefined,
     wantOcr ? path(MODEL_IDS.ocrRec) : undefined,
     wantOcr ? path(MODEL_IDS.ocrDict) : undefined,
     wantNsfw ? path(MODEL_IDS.nsfw) : undefined,
   ]);
+  // The first failure in this order, not in time: the error names the same model on every run.
+  for (const result of settled) if (result.status === 'rejected') throw result.reason;
+  const [detPath, recPath, dictPath, nsfwPath] = settled.map((r) =>
+    r.status === 'fulfilled' ? r.value : undefined,
+  );
 
   const [ocr, nsfw] = await Promise.allSettled([
     detPath && recPath && dictPath
