@@ -25,7 +25,7 @@ export function createAsrMetrics(
       registers,
     }),
     realTimeFactor: new Histogram({
-      name: 'livelens_asr_real_time_factor',
+      name: 'livelens_asr_real_time_ratio',
       help: 'Whisper decode wall time divided by the duration of the audio decoded, per call, by kind (< 1 = faster than real time).',
       labelNames: ['kind'],
       buckets: [0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1, 1.5, 2, 5],

@@ -276,8 +276,8 @@ describe('asr: real models, real broker', () => {
       expect(await asr.metric('livelens_asr_dlq_messages_total')).toBe(3);
       expect(await asr.metric('livelens_asr_end_to_end_lag_seconds')).toBe(finals.length);
       expect(await asr.metric('livelens_asr_errors_total')).toBe(0);
-      const rtfCount = await asr.metric('livelens_asr_real_time_factor', { kind: 'final' });
-      const rtf = (await asr.metricSum('livelens_asr_real_time_factor', { kind: 'final' })) / rtfCount;
+      const rtfCount = await asr.metric('livelens_asr_real_time_ratio', { kind: 'final' });
+      const rtf = (await asr.metricSum('livelens_asr_real_time_ratio', { kind: 'final' })) / rtfCount;
       const decodeS =
         (await asr.metricSum('livelens_asr_decode_seconds', { kind: 'final' })) /
         (await asr.metric('livelens_asr_decode_seconds', { kind: 'final' }));

@@ -124,8 +124,8 @@ describe('asr with whisper-base', () => {
       expect(await asr.metric('livelens_asr_chunks_total', { outcome: 'gap' })).toBe(1);
       expect(await asr.metric('livelens_asr_timelines_ended_total', { reason: 'gap' })).toBe(1);
       expect(await asr.metric('livelens_asr_errors_total')).toBe(0);
-      const count = await asr.metric('livelens_asr_real_time_factor', { kind: 'final' });
-      const rtf = (await asr.metricSum('livelens_asr_real_time_factor', { kind: 'final' })) / count;
+      const count = await asr.metric('livelens_asr_real_time_ratio', { kind: 'final' });
+      const rtf = (await asr.metricSum('livelens_asr_real_time_ratio', { kind: 'final' })) / count;
       const decodeMs =
         ((await asr.metricSum('livelens_asr_decode_seconds', { kind: 'final' })) /
           (await asr.metric('livelens_asr_decode_seconds', { kind: 'final' }))) *

@@ -113,7 +113,7 @@ describe('asr process (src/main.ts)', () => {
         return /^livelens_asr_audio_seconds_total 5$/m.test(text) ? text : undefined;
       });
       expect(metrics).toMatch(/^livelens_asr_segments_total\{kind="final"\} 1$/m);
-      expect(metrics).toMatch(/^livelens_asr_real_time_factor_count\{kind="final"\} 1$/m);
+      expect(metrics).toMatch(/^livelens_asr_real_time_ratio_count\{kind="final"\} 1$/m);
       expect(metrics).toMatch(/^livelens_asr_queue_depth\{stage="whisper"\} 0$/m);
       expect(metrics).toMatch(/^livelens_asr_streams 1$/m);
 

@@ -1,0 +1,10 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    // The shared setup starts the local stack, whose install step brings promtool (Debian's prometheus).
+    globalSetup: ['@livelens/test-support/global-setup'],
+    testTimeout: 60_000,
+    hookTimeout: 600_000,
+  },
+});
