@@ -1,0 +1,239 @@
+// `livelens demo`: the whole pipeline on one machine, end to end. Starts the local stack, fetches the models,
+// starts the four services, generates a live-commerce clip, publishes it to a local nginx-rtmp in real time,
+// starts ingestion over gRPC, and prints the tags as they arrive with a live status line. Ctrl-C stops it all.
+import { randomUUID } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import {
+  EpisodeState,
+  IngestService,
+  StreamState,
+  type TagEvent,
+  TagKind,
+  TagService,
+} from '@livelens/contracts';
+import { createGrpcClient, LiveLensError } from '@livelens/runtime';
+import {
+  type FfmpegSource,
+  generateClip,
+  publishRtmp,
+  type RtmpServer,
+  startRtmpServer,
+} from '@livelens/test-support/media';
+import { type DemoClip, LIVE_COMMERCE_CLIP } from './clips.js';
+import { formatTagEvent, mediaTime } from './format.js';
+import { Progress } from './progress.js';
+import { DEFAULT_LAYOUT, detachedPid, type Pipeline, SERVICE_NAMES, startPipeline } from './services.js';
+import { CliError, ensureModels, runStackScript, stackEnv } from './stack.js';
+import { type PipelineTotals, scrape, statusLine } from './status.js';
+
+export interface DemoOptions {
+  /** Any stream URL or a local file path; default: the generated live-commerce clip over RTMP. */
+  readonly source?: string;
+  /** Publish the generated clip in a loop until Ctrl-C. */
+  readonly loop?: boolean;
+  readonly streamId?: string;
+  /** Skip `stack.sh up` and `models fetch` (they ran already). */
+  readonly skipSetup?: boolean;
+  readonly out?: NodeJS.WriteStream;
+  /** Aborted by Ctrl-C (main wires SIGINT/SIGTERM to it). */
+  readonly signal?: AbortSignal;
+}
+
+/** Returns the exit code: 0 when the demo ran (and, for the generated clip, every expected tag arrived). */
+export async function runDemo(options: DemoOptions): Promise<number> {
+  const out = options.out ?? process.stdout;
+  const tty = Boolean(out.isTTY) && process.env.CI !== 'true';
+  const say = (line: string) => out.write(`${tty ? '\r\x1b[2K' : ''}${line}\n`);
+  const signal = options.signal ?? new AbortController().signal;
+
+  for (const name of SERVICE_NAMES) {
+    if (await detachedPid(name)) {
+      throw new CliError(
+        `${name} already runs in the background (livelens stack up): stop it with \`livelens stack down\`, ` +
+          'or use `livelens streams start URL` and `livelens tags watch` with the running services',
+      );
+    }
+  }
+  if (!options.skipSetup) {
+    if (!process.env.KAFKA_BROKERS) await runStackScript('up', 'stack');
+    await ensureModels();
+  }
+  const infra = await stackEnv();
+
+  const cleanups: (() => Promise<void>)[] = [];
+  const cleanup = async () => {
+    for (const step of cleanups.reverse()) await step().catch(() => undefined);
+  };
+  try {
+    // The source: the generated clip on a local RTMP server, a local file, or any URL.
+    let sourceUrl: string;
+    let mediaRoot: string | undefined;
+    let clip: DemoClip | undefined;
+    let publisher: FfmpegSource | undefined;
+    let publishStartedMs = 0;
+    let generated: Awaited<ReturnType<typeof generateClip>> | undefined;
+    let publish: (() => Promise<void>) | undefined;
+    if (options.source) {
+      ({ sourceUrl, mediaRoot } = resolveSource(options.source));
+    } else {
+      clip = LIVE_COMMERCE_CLIP;
+      const progress = new Progress('clip');
+      progress.detail('generating the live-commerce clip (ffmpeg + espeak-ng)');
+      generated = await generateClip(clip.options);
+      progress.finish(`${generated.path} (${generated.durationS} s${generated.cached ? ', cached' : ''})`);
+      const rtmp: RtmpServer = await startRtmpServer();
+      cleanups.push(() => rtmp.stop());
+      const url = rtmp.url(`demo-${randomUUID().slice(0, 8)}`);
+      const file = generated.path;
+      const name = clip.name;
+      sourceUrl = url;
+      // Published once ingest plays the stream, so that media time 0 is the clip's start.
+      publish = async () => {
+        const p = await publishRtmp(file, url, { loop: options.loop ?? false });
+        publisher = p;
+        publishStartedMs = Date.now();
+        cleanups.push(() => p.stop());
+        say(`publishing ${name} to ${url} in real time${options.loop ? ' (looping)' : ''}`);
+      };
+    }
+
+    const pipeline: Pipeline = await startPipeline({
+      ...infra,
+      layout: DEFAULT_LAYOUT,
+      ...(mediaRoot ? { mediaRoot } : {}),
+      onProgress: (service, state, ms) =>
+        say(state === 'ready' ? `  ${service} ready (${(ms / 1000).toFixed(1)} s)` : `  starting ${service}`),
+    });
+    cleanups.push(() => pipeline.stop());
+    say(`pipeline up; logs in ${dirname(pipeline.logFiles.ingest)}`);
+
+    const ingest = createGrpcClient(IngestService, pipeline.ingestAddress);
+    const tags = createGrpcClient(TagService, pipeline.fusionAddress);
+    cleanups.push(async () => {
+      ingest.close();
+      tags.close();
+    });
+    const streamId = options.streamId ?? `demo-${Date.now().toString(36)}`;
+
+    // Tags: printed as they arrive; episodes tracked so that the end waits for their close.
+    const watch = new AbortController();
+    const open = new Set<string>();
+    const firstSeen = new Map<string, number>();
+    const seen: TagEvent[] = [];
+    const watching = (async () => {
+      try {
+        for await (const { event } of tags.watchTags({ streamIds: [streamId] }, { signal: watch.signal })) {
+          if (!event) continue;
+          seen.push(event);
+          if (!firstSeen.has(event.tagId)) firstSeen.set(event.tagId, Date.now());
+          if (event.state === EpisodeState.CLOSE) open.delete(event.episodeId);
+          else open.add(event.episodeId);
+          say(formatTagEvent(event, { color: tty }));
+        }
+      } catch (error) {
+        if (!watch.signal.aborted) say(`tag watch ended: ${LiveLensError.from(error).message}`);
+      }
+    })();
+    cleanups.push(async () => {
+      watch.abort();
+      await watching;
+    });
+    // WatchTags reads the tags topic from its end: let it join before the stream starts.
+    await sleep(1_000);
+
+    const started = await ingest.startStream({
+      sourceUrl,
+      streamId,
+      options: { frameRateFps: 1 },
+      requestId: randomUUID(),
+    });
+    say(`stream ${started.stream?.streamId} started (${started.stream?.sourceUrl}); Ctrl-C stops the demo`);
+    await publish?.();
+
+    // The status line.
+    let previous: PipelineTotals | undefined;
+    const status = setInterval(
+      async () => {
+        const current = await scrape(pipeline.metricsUrls);
+        const line = statusLine(previous, current);
+        previous = current;
+        if (tty) out.write(`\r\x1b[2K${line}`);
+        else say(line);
+      },
+      tty ? 1_000 : 10_000,
+    );
+    cleanups.push(async () => clearInterval(status));
+
+    // Until the clip ends (or the source ends, or Ctrl-C, or a service dies).
+    const ended = new Promise<string>((resolveEnd) => {
+      signal.addEventListener('abort', () => resolveEnd('interrupted'), { once: true });
+      pipeline.exited.then(({ service, code, signal: s }) =>
+        resolveEnd(`${service} exited (${code ?? s}); see ${pipeline.logFiles[service]}`),
+      );
+      if (publisher && !options.loop) publisher.exited.then(() => resolveEnd('clip published'));
+      const poll = setInterval(async () => {
+        const info = await ingest.getStream({ streamId }).catch(() => undefined);
+        const state = info?.stream?.state;
+        if (state === StreamState.ENDED || state === StreamState.FAILED) {
+          resolveEnd(`stream ${StreamState[state]}: ${info?.stream?.lastError || 'source ended'}`);
+        }
+      }, 2_000);
+      cleanups.push(async () => clearInterval(poll));
+    });
+    const why = await ended;
+    say(`-- ${why}`);
+    if (why === 'interrupted' || why.includes('exited')) {
+      say('stopping...');
+      return why === 'interrupted' ? 130 : 1;
+    }
+
+    // Stop the stream: its open episodes are closed by fusion (end of stream), then the demo stops everything.
+    await sleep(2_000);
+    await ingest.stopStream({ streamId }).catch(() => undefined);
+    const deadline = Date.now() + 30_000;
+    while ((open.size > 0 || seen.length === 0) && Date.now() < deadline && !signal.aborted) await sleep(500);
+    say(
+      open.size === 0
+        ? `stream stopped; every tag episode closed (${seen.length} tag events)`
+        : `stream stopped; ${open.size} episode(s) still open after 30 s`,
+    );
+    if (!clip || !generated) return 0;
+
+    // The generated clip: did each expected tag arrive, and how long after its cue?
+    let missing = 0;
+    say(`expected tags of the ${clip.name} clip (cue → tag, in media time):`);
+    for (const expected of clip.expected) {
+      const at = firstSeen.get(expected.tagId);
+      const cueS = expected.cueEndS(generated);
+      if (at === undefined) missing += 1;
+      say(
+        at === undefined
+          ? `  MISSING ${expected.tagId}  (${expected.cue} at ${mediaTime(cueS * 1000)})`
+          : `  ok      ${expected.tagId}  ${((at - publishStartedMs) / 1000 - cueS).toFixed(1)} s after ${expected.cue} at ${mediaTime(cueS * 1000)}`,
+      );
+    }
+    const risks = [...new Set(seen.filter((e) => e.kind === TagKind.RISK).map((e) => e.tagId))];
+    say(`risk tags: ${risks.join(', ') || 'none'}`);
+    return missing === 0 ? 0 : 1;
+  } finally {
+    say('stopping the services and the source...');
+    await cleanup();
+    say('stopped.');
+  }
+}
+
+/** `--source`: a local path becomes a file:// URL under a media root the ingest service is allowed to read. */
+export function resolveSource(source: string): { sourceUrl: string; mediaRoot?: string } {
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(source)) {
+    if (source.startsWith('file://')) {
+      const path = new URL(source).pathname;
+      return { sourceUrl: source, mediaRoot: dirname(path) };
+    }
+    return { sourceUrl: source };
+  }
+  const path = resolve(source);
+  if (!existsSync(path)) throw new CliError(`--source ${source}: no such file (and not a URL)`, 2);
+  return { sourceUrl: `file://${path}`, mediaRoot: dirname(path) };
+}

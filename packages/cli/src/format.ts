@@ -1,0 +1,73 @@
+// How the CLI prints tags: one block per tag event, time, stream, tag, score, evidence and rationale.
+import { EpisodeState, Modality, Severity, type TagEvent, TagKind } from '@livelens/contracts';
+
+const KIND: Record<number, string> = { [TagKind.INTENT]: 'intent', [TagKind.RISK]: 'risk' };
+const STATE: Record<number, string> = {
+  [EpisodeState.OPEN]: 'OPEN',
+  [EpisodeState.UPDATE]: 'UPDATE',
+  [EpisodeState.CLOSE]: 'CLOSE',
+};
+const SEVERITY: Record<number, string> = {
+  [Severity.INFO]: 'info',
+  [Severity.LOW]: 'low',
+  [Severity.MEDIUM]: 'medium',
+  [Severity.HIGH]: 'high',
+  [Severity.CRITICAL]: 'critical',
+};
+const MODALITY: Record<number, string> = {
+  [Modality.SPEECH]: 'said',
+  [Modality.VISUAL_TEXT]: 'seen',
+  [Modality.VISUAL]: 'image',
+};
+
+/** Media time as m:ss.s. */
+export function mediaTime(ms: number | bigint): string {
+  const total = Number(ms) / 1000;
+  const minutes = Math.floor(total / 60);
+  return `${minutes}:${(total - minutes * 60).toFixed(1).padStart(4, '0')}`;
+}
+
+export const kindName = (kind: TagKind) => KIND[kind] ?? 'unknown';
+export const stateName = (state: EpisodeState) => STATE[state] ?? 'UNKNOWN';
+
+export interface FormatOptions {
+  /** ANSI colours. */
+  readonly color?: boolean;
+  /** Evidence lines shown (the strongest first). @default 3 */
+  readonly maxEvidence?: number;
+}
+
+/** One tag event as a few lines of text. */
+export function formatTagEvent(event: TagEvent, options: FormatOptions = {}): string {
+  const paint = (code: string, text: string) => (options.color ? `\x1b[${code}m${text}\x1b[0m` : text);
+  const risk = event.kind === TagKind.RISK;
+  const window = event.window
+    ? `${mediaTime(event.window.startMs)}–${mediaTime(event.window.endMs)}`
+    : 'no window';
+  const head = [
+    paint('2', new Date(Number(event.emittedTimeUnixMs)).toISOString().slice(11, 23)),
+    event.streamId,
+    paint(risk ? '1;31' : '1;36', event.tagId),
+    `${kindName(event.kind)}/${SEVERITY[event.severity] ?? 'unspecified'}`,
+    `score ${event.score.toFixed(2)}`,
+    stateName(event.state),
+    `media ${window}`,
+  ].join('  ');
+  const evidence = [...event.evidence]
+    .sort((a, b) => b.confidence - a.confidence)
+    .slice(0, options.maxEvidence ?? 3)
+    .map(
+      (e) =>
+        `    ${MODALITY[e.modality] ?? 'evidence'} "${truncate(e.snippet, 80)}" at ${mediaTime(e.mediaTimeMs)}` +
+        ` (${e.confidence.toFixed(2)}, ${e.source?.topic ?? '?'}@${e.source?.partition ?? '?'}:${e.source?.offset ?? '?'})`,
+    );
+  const lines = [head, ...evidence];
+  if (event.rationale) lines.push(`    why: ${event.rationale}`);
+  if (event.incomplete) lines.push('    (incomplete: part of the window had no input)');
+  return lines.join('\n');
+}
+
+function truncate(text: string, max: number): string {
+  const oneLine = text.replace(/\s+/g, ' ').trim();
+  return oneLine.length <= max ? oneLine : `${oneLine.slice(0, max - 1)}…`;
+}
