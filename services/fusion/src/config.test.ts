@@ -12,6 +12,7 @@ describe('fusion config', () => {
       allowedLatenessMs: 120_000,
       maxMediaJumpMs: 3_600_000,
       idleFlushMs: 60_000,
+      endGraceMs: 5_000,
       maxInputSkewMs: 8_000,
       maxObservations: 5_000,
       maxEvidence: 20,
@@ -28,6 +29,9 @@ describe('fusion config', () => {
   it('names every bad variable, and refuses a hop longer than the window', () => {
     expect(() => loadFusionConfig({ FUSION_WINDOW_MS: 'ten', FUSION_MIN_SCORE_INCREASE: '2' })).toThrow(
       /FUSION_WINDOW_MS: expected an integer 1000\.\.300000, got "ten"[\s\S]*FUSION_MIN_SCORE_INCREASE: expected a number 0\.\.1, got "2"/,
+    );
+    expect(() => loadFusionConfig({ FUSION_END_GRACE_MS: '-1' })).toThrow(
+      /FUSION_END_GRACE_MS: expected an integer 0\.\.3600000, got "-1"/,
     );
     expect(() => loadFusionConfig({ FUSION_WINDOW_MS: '5000', FUSION_HOP_MS: '10000' })).toThrow(
       /FUSION_WINDOW_MS, FUSION_HOP_MS: window hop must be a positive integer of ms at most the size, got 10000/,

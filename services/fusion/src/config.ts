@@ -35,6 +35,12 @@ export const fusionConfigFields = {
     'The stream watermark follows the slower input but never lags the faster one by more than this (a quiet input, e.g. no speech, does not stall tags).',
     '8000',
   ),
+  earlyFiring: field(
+    'FUSION_EARLY_FIRING',
+    env.bool(),
+    'Open a tag as soon as the evidence so far in a window accepts it, instead of when the window and the slower input are complete (the window is still decided again when complete). Cuts the time to a new tag from up to window + skew to a few seconds; an exception later in the same window cannot take an early open back.',
+    'true',
+  ),
   maxMediaJumpMs: field(
     'FUSION_MAX_MEDIA_JUMP_MS',
     env.int(1_000, 86_400_000),
@@ -46,6 +52,12 @@ export const fusionConfigFields = {
     env.int(1_000, 86_400_000),
     'A stream with no record for this long (wall time) is ended: its pending windows decided, its open episodes closed.',
     '60000',
+  ),
+  endGraceMs: field(
+    'FUSION_END_GRACE_MS',
+    env.int(0, 3_600_000),
+    "A stream whose session ingest announced as ended (live.stream-events.v1: ENDED, FAILED) is ended once no record came for this long (wall time, at most FUSION_IDLE_FLUSH_MS): the session's last frame analyses and transcripts come later than the announcement.",
+    '5000',
   ),
   maxObservations: field(
     'FUSION_MAX_OBSERVATIONS',
@@ -88,7 +100,7 @@ export const fusionConfigFields = {
   groupId: field(
     'FUSION_GROUP_ID',
     env.string(),
-    'Kafka consumer group prefix: <id>-frames and <id>-transcripts consume the two inputs.',
+    'Kafka consumer group prefix: <id>-frames and <id>-transcripts consume the two inputs, <id>-stream-events the ends of sessions.',
     'livelens-fusion',
   ),
   maxInFlight: field('FUSION_MAX_IN_FLIGHT', env.int(1, 4_096), 'Records in flight per input.', '64'),

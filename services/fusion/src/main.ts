@@ -23,7 +23,14 @@ runConsumerService({
   },
   topics: (config) => {
     const topics = prefixedTopics(config.kafkaTopicPrefix);
-    return [topics.frameAnalysis, topics.transcripts, topics.tags, topics.review, topics.dlq];
+    return [
+      topics.frameAnalysis,
+      topics.transcripts,
+      topics.streamEvents,
+      topics.tags,
+      topics.review,
+      topics.dlq,
+    ];
   },
   create: ({ resources, ...deps }, config) => createFusionService({ ...deps, ...resources }, config),
 });

@@ -63,7 +63,14 @@ export function createFusionMetrics(
     }),
     idleFlushes: new Counter({
       name: 'livelens_fusion_idle_flushes_total',
-      help: 'Streams ended after FUSION_IDLE_FLUSH_MS without a record: pending windows decided, open episodes closed.',
+      help: 'Streams ended without a record for a while (pending windows decided, open episodes closed), by reason: end (ingest announced the end of the session, then FUSION_END_GRACE_MS passed) or idle (FUSION_IDLE_FLUSH_MS passed, no end announced).',
+      labelNames: ['reason'],
+      registers,
+    }),
+    streamEnds: new Counter({
+      name: 'livelens_fusion_stream_ends_total',
+      help: 'Ends of sessions announced on live.stream-events.v1 (ENDED, FAILED), by outcome: accepted (the current session: the stream is ended after the grace period), next_session (a later session, before its records), duplicate (already recorded), stale_session (an older session, ignored), unknown_stream (never seen, ignored), invalid (no session, dead-lettered).',
+      labelNames: ['outcome'],
       registers,
     }),
     unsendable: new Counter({

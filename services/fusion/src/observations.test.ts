@@ -1,7 +1,14 @@
-import { create } from '@bufbuild/protobuf';
-import { AnalysisStatus, FrameAnalysisSchema, TranscriptSegmentSchema } from '@livelens/contracts';
+import { create, type MessageInitShape } from '@bufbuild/protobuf';
+import {
+  AnalysisStatus,
+  FrameAnalysisSchema,
+  GapReason,
+  StreamEventSchema,
+  StreamState,
+  TranscriptSegmentSchema,
+} from '@livelens/contracts';
 import { describe, expect, it } from 'vitest';
-import { frameRecord, transcriptRecord } from './observations.js';
+import { frameRecord, streamEnd, transcriptRecord } from './observations.js';
 
 const at = { topic: 'live.frame-analysis.v1', partition: 1, offset: '42' };
 
@@ -87,5 +94,33 @@ describe('records to observations', () => {
       language: 'en',
     });
     expect(record?.observations[0]?.confidence).toBeCloseTo(0.8, 6);
+  });
+
+  it('reads the end of a session from ENDED and FAILED state changes only', () => {
+    const event = (kind: MessageInitShape<typeof StreamEventSchema>['kind']) =>
+      create(StreamEventSchema, {
+        streamId: 's1',
+        sessionEpoch: 'e1',
+        eventTimeUnixMs: 1_000_076_000n,
+        kind,
+      });
+    const change = (state: StreamState) =>
+      event({ case: 'stateChange', value: { state, reason: 'x', detail: '', attempt: 0 } });
+    expect(streamEnd(change(StreamState.ENDED))).toEqual({
+      sessionEpoch: 'e1',
+      state: 'ended',
+      eventTimeUnixMs: 1_000_076_000,
+    });
+    expect(streamEnd(change(StreamState.FAILED))).toMatchObject({ state: 'failed' });
+    for (const other of [
+      StreamState.UNSPECIFIED,
+      StreamState.STARTING,
+      StreamState.RUNNING,
+      StreamState.RECONNECTING,
+      StreamState.DEGRADED,
+    ])
+      expect(streamEnd(change(other)), StreamState[other]).toBeUndefined();
+    expect(streamEnd(event({ case: 'gap', value: { reason: GapReason.STALL } }))).toBeUndefined();
+    expect(streamEnd(event({ case: undefined }))).toBeUndefined();
   });
 });

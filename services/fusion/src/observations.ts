@@ -1,9 +1,16 @@
 // The edge between Kafka and the fusion state machine: a consumed FrameAnalysis or final TranscriptSegment
-// becomes a FusionRecord of observations on the stream's media clock.
+// becomes a FusionRecord of observations on the stream's media clock; a StreamEvent that ends a session
+// becomes a StreamEnd.
 
-import { AnalysisStatus, type FrameAnalysis, type TranscriptSegment } from '@livelens/contracts';
+import {
+  AnalysisStatus,
+  type FrameAnalysis,
+  StreamState as IngestStreamState,
+  type StreamEvent,
+  type TranscriptSegment,
+} from '@livelens/contracts';
 import type { Observation, ObservationSource } from './model.js';
-import type { FusionRecord } from './windows/stream-fusion.js';
+import type { FusionRecord, StreamEnd } from './windows/stream-fusion.js';
 
 /** A probability from the wire, clamped to [0, 1]; NaN (which JSON cannot keep) becomes 0. */
 const probability = (value: number) => (Number.isFinite(value) ? Math.min(1, Math.max(0, value)) : 0);
@@ -104,5 +111,21 @@ export function transcriptRecord(segment: TranscriptSegment, at: RecordPosition)
     captureTimeUnixMs: capture,
     mediaTimeMs: endMs,
     observations,
+  };
+}
+
+/**
+ * The end of a session a stream event announces: a state change to ENDED (stopped on request, source EOF) or
+ * FAILED (ingest gave up). Every other event (the other states, gap records) returns undefined: fusion skips
+ * it without touching the stream's state.
+ */
+export function streamEnd(event: StreamEvent): StreamEnd | undefined {
+  if (event.kind.case !== 'stateChange') return undefined;
+  const { state } = event.kind.value;
+  if (state !== IngestStreamState.ENDED && state !== IngestStreamState.FAILED) return undefined;
+  return {
+    sessionEpoch: event.sessionEpoch,
+    state: state === IngestStreamState.ENDED ? 'ended' : 'failed',
+    eventTimeUnixMs: Number(event.eventTimeUnixMs),
   };
 }

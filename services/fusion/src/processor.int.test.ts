@@ -94,14 +94,15 @@ describe('fusion processor (real Redis)', () => {
   const redis = createRedis({ url: testInfrastructure().redisUrl, connectionName: 'processor-test' }, logger);
   afterAll(() => redis.disconnect());
 
-  async function setup() {
+  /** A processor on its own key prefix (or on `prefix`: another replica of the same streams), clock at 1e6. */
+  async function setup(prefix = `${uniqueName('fusion')}:`) {
     await connectRedis(redis);
     const publisher = new RecordingPublisher();
     const registry = new Registry();
     let now = 1_000_000;
     const processor: FusionProcessor = new FusionProcessor(
       {
-        store: new FusionStore(redis, { prefix: `${uniqueName('fusion')}:`, ttlSeconds: 60 }),
+        store: new FusionStore(redis, { prefix, ttlSeconds: 60 }),
         rules,
         publisher: publisher as unknown as Publisher,
         topics: prefixedTopics(''),
@@ -123,10 +124,21 @@ describe('fusion processor (real Redis)', () => {
         maxCachedStreams: 100,
       },
     );
-    const metric = async (name: string) =>
-      ((await registry.getSingleMetric(name)?.get())?.values ?? []).reduce((sum, v) => sum + v.value, 0);
-    return { processor, publisher, metric, advance: (ms: number) => (now += ms) };
+    /** A metric's value, summed over the series whose labels include `labels`. */
+    const metric = async (name: string, labels: Record<string, string> = {}) =>
+      ((await registry.getSingleMetric(name)?.get())?.values ?? [])
+        .filter((v) => Object.entries(labels).every(([k, l]) => v.labels[k] === l))
+        .reduce((sum, v) => sum + v.value, 0);
+    const store = new FusionStore(redis, { prefix, ttlSeconds: 60 });
+    return { processor, publisher, metric, store, prefix, advance: (ms: number) => (now += ms) };
   }
+  const timing = { idleMs: 60_000, endGraceMs: 5_000 };
+  /** Ingest's end of session `epoch`, published at capture time `eventTimeUnixMs` (frames: 1_000 + pts). */
+  const end = (epoch: string, eventTimeUnixMs: number, state: 'ended' | 'failed' = 'ended') => ({
+    sessionEpoch: epoch,
+    state,
+    eventTimeUnixMs,
+  });
 
   it('ends a stream that stopped after the idle time: its open episode closes, and it leaves the cache', async () => {
     const { processor, publisher, metric, advance } = await setup();
@@ -134,17 +146,93 @@ describe('fusion processor (real Redis)', () => {
       await processor.handle(frame('idle-1', t, t === 12_000 ? ['code A'] : []), 'idle-1');
     expect(publisher.sent.map((s) => s.eventId)).toEqual(['idle-1/e1/promo/5000/0']);
     advance(59_000);
-    expect(await processor.flushIdle(60_000)).toBe(0);
+    expect(await processor.flushIdle({ idleMs: 60_000, endGraceMs: 5_000 })).toBe(0);
     advance(1_000);
-    expect(await processor.flushIdle(60_000)).toBe(1);
+    expect(await processor.flushIdle({ idleMs: 60_000, endGraceMs: 5_000 })).toBe(1);
     expect(publisher.sent.map((s) => s.eventId)).toEqual([
       'idle-1/e1/promo/5000/0',
       'idle-1/e1/promo/5000/1',
     ]);
     expect(processor.cached('idle-1')).toBeUndefined();
-    expect(await metric('livelens_fusion_idle_flushes_total')).toBe(1);
+    expect(await metric('livelens_fusion_idle_flushes_total', { reason: 'idle' })).toBe(1);
     // Nothing left to end: a later sweep does nothing.
-    expect(await processor.flushIdle(60_000)).toBe(0);
+    expect(await processor.flushIdle({ idleMs: 60_000, endGraceMs: 5_000 })).toBe(0);
+  });
+
+  it('ends a stream once its announced end is a grace period old and no record came meanwhile', async () => {
+    const { processor, publisher, metric, store, advance } = await setup();
+    for (let t = 0; t <= 24_000; t += 1_000)
+      await processor.handle(frame('end-1', t, t === 12_000 ? ['code A'] : []), 'end-1');
+    expect(publisher.sent.map((s) => s.eventId)).toEqual(['end-1/e1/promo/5000/0']);
+    expect(await processor.handleStreamEnd(end('e1', 26_000), 'end-1')).toBe('accepted');
+    // Recorded in Redis with the rest of the state; nothing decided yet (the last records may still come).
+    expect((await store.load('end-1')).state.ended).toMatchObject({ sessionEpoch: 'e1', state: 'ended' });
+    expect(publisher.sent).toHaveLength(1);
+    expect(await processor.handleStreamEnd(end('e1', 26_500, 'failed'), 'end-1')).toBe('duplicate');
+    advance(4_000);
+    expect(await processor.flushIdle(timing)).toBe(0);
+    // The session's last analysis comes after the end: taken in, and the grace runs from it.
+    await processor.handle(frame('end-1', 25_000, ['code B']), 'end-1');
+    advance(4_000);
+    expect(await processor.flushIdle(timing)).toBe(0);
+    advance(1_000);
+    expect(await processor.flushIdle(timing)).toBe(1);
+    expect(publisher.sent.map((s) => s.eventId)).toEqual([
+      'end-1/e1/promo/5000/0',
+      'end-1/e1/promo/5000/1',
+      'end-1/e1/promo/5000/2',
+    ]);
+    expect((await store.load('end-1')).state.episodes).toEqual([]);
+    expect(processor.cached('end-1')).toBeUndefined();
+    expect(await metric('livelens_fusion_idle_flushes_total', { reason: 'end' })).toBe(1);
+    expect(await metric('livelens_fusion_idle_flushes_total', { reason: 'idle' })).toBe(0);
+    expect(await metric('livelens_fusion_stream_ends_total', { outcome: 'accepted' })).toBe(1);
+    expect(await metric('livelens_fusion_stream_ends_total', { outcome: 'duplicate' })).toBe(1);
+  });
+
+  it('ignores the end of an older session and of an unknown stream; dead-letters one without a session', async () => {
+    const { processor, publisher, metric, store, advance } = await setup();
+    expect(await processor.handleStreamEnd(end('e1', 5_000), 'never-seen')).toBe('unknown_stream');
+    expect((await store.load('never-seen')).version).toBe('');
+    expect(processor.cached('never-seen')).toBeUndefined();
+    for (let t = 0; t <= 24_000; t += 1_000)
+      await processor.handle(frame('stale-1', t, t === 12_000 ? ['code A'] : []), 'stale-1');
+    // e1 ended before the stream's newest record was captured (1_000 + 24_000): an older session's end.
+    expect(await processor.handleStreamEnd(end('e0', 20_000), 'stale-1')).toBe('stale_session');
+    expect((await store.load('stale-1')).state.ended).toBeNull();
+    advance(10_000);
+    expect(await processor.flushIdle(timing)).toBe(0);
+    expect(publisher.sent.map((s) => s.eventId)).toEqual(['stale-1/e1/promo/5000/0']);
+    await expect(processor.handleStreamEnd(end('', 30_000), 'stale-1')).rejects.toMatchObject({
+      retriable: false,
+      code: 'invalid_argument',
+    });
+    expect(await metric('livelens_fusion_stream_ends_total', { outcome: 'stale_session' })).toBe(1);
+    expect(await metric('livelens_fusion_stream_ends_total', { outcome: 'unknown_stream' })).toBe(1);
+    expect(await metric('livelens_fusion_stream_ends_total', { outcome: 'invalid' })).toBe(1);
+  });
+
+  it('keeps an end recorded by one replica while another applies records (compare-and-set), and ends the stream', async () => {
+    const a = await setup();
+    const b = await setup(a.prefix);
+    for (let t = 0; t <= 20_000; t += 1_000)
+      await a.processor.handle(frame('cas-1', t, t === 12_000 ? ['code A'] : []), 'cas-1');
+    // Replica b takes the end in; replica a's cached copy is stale now.
+    expect(await b.processor.handleStreamEnd(end('e1', 22_000), 'cas-1')).toBe('accepted');
+    const last = frame('cas-1', 21_000);
+    await a.processor.handle(last, 'cas-1');
+    expect(await a.metric('livelens_fusion_state_conflicts_total')).toBe(1);
+    // Both in the state: a reloaded and applied its record again over b's write.
+    const stored = (await a.store.load('cas-1')).state;
+    expect(stored.ended?.sessionEpoch).toBe('e1');
+    expect(Object.values(stored.offsets)).toEqual([last.offset]);
+    a.advance(5_000);
+    b.advance(5_000);
+    // Both replicas see it due; one ends it, the other finds nothing left.
+    const [byA, byB] = await Promise.all([a.processor.flushIdle(timing), b.processor.flushIdle(timing)]);
+    expect(byA + byB).toBe(1);
+    const closes = [...a.publisher.sent, ...b.publisher.sent].filter((s) => s.eventId.endsWith('/1'));
+    expect(closes.map((s) => s.eventId)).toEqual(['cas-1/e1/promo/5000/1']);
   });
 
   it('leaves out an output the broker refuses for good, publishes the rest, and the stream goes on', async () => {

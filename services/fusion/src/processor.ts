@@ -12,12 +12,17 @@ import { reviewItemOf, tagEventOf } from './outputs.js';
 import type { FusionStore, VersionedState } from './store.js';
 import {
   applyRecord,
+  applyStreamEnd,
+  type FlushTiming,
   type FusionOutput,
   type FusionRecord,
   type FusionRules,
   type FusionSettings,
+  flushDue,
   flushStream,
   INPUTS,
+  type StreamEnd,
+  type StreamEndOutcome,
 } from './windows/stream-fusion.js';
 
 export interface FusionProcessorDeps {
@@ -90,18 +95,8 @@ export class FusionProcessor {
   async #handle(record: FusionRecord, streamId: string): Promise<void> {
     const { metrics, rules, store } = this.#deps;
     for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt += 1) {
-      let current = this.#cache.get(streamId) ?? (await store.load(streamId));
-      if (current.state.outbox.length > 0) {
-        // Outputs a previous attempt (or replica) decided but may not have published: they go first, from
-        // the state as it is now (a cached copy may be stale: another replica may have published them and
-        // newer revisions since).
-        current = await store.load(streamId);
-        if (current.state.outbox.length > 0) {
-          const flushed = await this.#flush(streamId, current);
-          if (!flushed) continue;
-          current = flushed;
-        }
-      }
+      const current = await this.#current(streamId);
+      if (!current) continue;
       const state = structuredClone(current.state);
       const started = performance.now();
       const result = applyRecord(state, record, rules, this.#options);
@@ -148,21 +143,76 @@ export class FusionProcessor {
   }
 
   /**
-   * Ends the cached streams that received no record for `idleMs` of wall time (flushStream: pending windows
-   * decided, open episodes closed, outputs published) and forgets them here. No end of stream reaches fusion
-   * (frame analyses and transcripts carry none), so a stream that stopped would otherwise keep its last
-   * episodes open until its state expires. A stream that continues later starts new episodes.
+   * Takes in the end of a session that ingest announced (live.stream-events.v1), under the stream's lock like
+   * a record: the state records it (compare-and-set) and the stream is ended later, by `flushIdle`, once no
+   * record came for the end grace period (the session's last analyses and transcripts come after the
+   * announcement). Resolves once the state holding it is in Redis (the consumer loop commits after that). An
+   * end without a session throws a non-retriable error (the loop dead-letters it); a stale or unknown one is
+   * counted and ignored.
    */
-  async flushIdle(idleMs: number): Promise<number> {
+  async handleStreamEnd(end: StreamEnd, streamId: string): Promise<StreamEndOutcome> {
+    return this.#locks.run(streamId, () => this.#handleStreamEnd(end, streamId));
+  }
+
+  async #handleStreamEnd(end: StreamEnd, streamId: string): Promise<StreamEndOutcome> {
+    const { metrics, store, logger } = this.#deps;
+    for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt += 1) {
+      const current = await this.#current(streamId);
+      if (!current) continue;
+      // applyStreamEnd replaces `ended` only: a shallow copy leaves the cached state as it was.
+      const state = { ...current.state };
+      const outcome = applyStreamEnd(state, end, this.#now());
+      if (outcome !== 'accepted' && outcome !== 'next_session') {
+        metrics.streamEnds.inc({ outcome });
+        // A stream with no state stays out of the cache (nothing to flush).
+        if (current.version !== '') this.#remember(streamId, current);
+        if (outcome === 'invalid')
+          throw new LiveLensError('invalid stream event: an end of session without session_epoch', {
+            code: 'invalid_argument',
+            retriable: false,
+            context: { streamId },
+          });
+        return outcome;
+      }
+      const version = await store.save(streamId, current.version, state);
+      if (version === undefined) {
+        metrics.stateConflicts.inc();
+        this.#cache.delete(streamId);
+        continue;
+      }
+      metrics.streamEnds.inc({ outcome });
+      this.#remember(streamId, { version, state });
+      logger.info(
+        { streamId, sessionEpoch: end.sessionEpoch, state: end.state, outcome },
+        'end of session recorded',
+      );
+      return outcome;
+    }
+    throw new LiveLensError(`stream ${streamId}: state kept changing under ${MAX_ATTEMPTS} attempts`, {
+      code: 'unavailable',
+      context: { streamId },
+    });
+  }
+
+  /**
+   * Ends the cached streams that are due (flushDue: no record for the end grace period after ingest
+   * announced the end of the session, else for the idle period) with flushStream (pending windows decided,
+   * open episodes closed, outputs published) and forgets them here. Without an announced end (a stream
+   * fusion never hears the end of, or whose end was lost), a stream that stopped would otherwise keep its
+   * last episodes open until its state expires. A stream that continues later starts new episodes. Resolves
+   * to the number of streams ended.
+   */
+  async flushIdle(timing: FlushTiming): Promise<number> {
     let flushed = 0;
     const now = this.#now();
     for (const [streamId, cached] of [...this.#cache.entries()]) {
-      if (now - cached.state.updatedAtUnixMs < idleMs) continue;
+      if (now < flushDue(cached.state, timing).atUnixMs) continue;
       await this.#locks.run(streamId, async () => {
         for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt += 1) {
-          // Fresh: another replica may have applied records since.
+          // Fresh: another replica may have applied records (or an end) since.
           const current = await this.#deps.store.load(streamId);
-          if (this.#now() - current.state.updatedAtUnixMs < idleMs) {
+          const due = flushDue(current.state, timing);
+          if (this.#now() < due.atUnixMs) {
             this.#remember(streamId, current);
             return;
           }
@@ -180,13 +230,27 @@ export class FusionProcessor {
           }
           if (outputs.length > 0) await this.#flush(streamId, { version, state });
           this.#cache.delete(streamId);
-          this.#deps.metrics.idleFlushes.inc();
+          this.#deps.metrics.idleFlushes.inc({ reason: due.reason });
           flushed += 1;
           return;
         }
       });
     }
     return flushed;
+  }
+
+  /**
+   * The stream's state to change, with the outputs a previous attempt (or replica) decided but may not have
+   * published going out first, from the state as it is now (a cached copy may be stale: another replica may
+   * have published them and newer revisions since). Undefined when another writer won meanwhile (try again).
+   */
+  async #current(streamId: string): Promise<VersionedState | undefined> {
+    const { store } = this.#deps;
+    const cached = this.#cache.get(streamId) ?? (await store.load(streamId));
+    if (cached.state.outbox.length === 0) return cached;
+    const fresh = await store.load(streamId);
+    if (fresh.state.outbox.length === 0) return fresh;
+    return this.#flush(streamId, fresh);
   }
 
   /** Publishes a state's outbox, then clears it (compare-and-set); undefined when another writer won. */

@@ -1,5 +1,6 @@
 // The fusion service: two consumer loops (frame analyses, transcripts) feeding one processor, whose per-stream
-// state lives in Redis; tag events to live.tags.v1, review items to live.review.v1.
+// state lives in Redis, and a third taking in the ends of sessions (stream events); tag events to
+// live.tags.v1, review items to live.review.v1.
 
 import { prefixedTopics, type TagEvent } from '@livelens/contracts';
 import type { ConsumerLoop, KafkaClient, Logger, Publisher, Redis } from '@livelens/runtime';
@@ -7,7 +8,7 @@ import type { Registry } from 'prom-client';
 import type { FusionConfig } from './config.js';
 import { createTagGrpcServer, streamSummary, TagFeed, type TagGrpcServer } from './grpc/index.js';
 import { createFusionMetrics, type FusionMetrics } from './metrics.js';
-import { frameRecord, transcriptRecord } from './observations.js';
+import { frameRecord, streamEnd, transcriptRecord } from './observations.js';
 import { FusionProcessor } from './processor.js';
 import { FusionStore } from './store.js';
 import type { FusionRules } from './windows/stream-fusion.js';
@@ -26,7 +27,7 @@ export interface FusionDeps {
 export interface FusionServiceHandle {
   readonly metrics: FusionMetrics;
   readonly processor: FusionProcessor;
-  // biome-ignore lint/suspicious/noExplicitAny: the two loops' topics differ; callers watch their state only.
+  // biome-ignore lint/suspicious/noExplicitAny: the loops' topics differ; callers watch their state only.
   readonly loops: readonly ConsumerLoop<any>[];
   /** Tag events as this replica's broker acknowledged them (in-process listeners; WatchTags reads the topic). */
   onTagEvent(listener: (event: TagEvent) => void): () => void;
@@ -35,7 +36,7 @@ export interface FusionServiceHandle {
   start(): Promise<void>;
   ready(): Promise<void>;
   live(): { ok: boolean; reason?: string };
-  /** Both loops drain (in-flight records finish, outputs published, state written, offsets committed). */
+  /** The loops drain (in-flight records finish, outputs published, state written, offsets committed). */
   stop(drainTimeoutMs?: number): Promise<void>;
 }
 
@@ -72,6 +73,7 @@ export function createFusionService(deps: FusionDeps, config: FusionConfig): Fus
       maxEvidencePerEpisode: config.maxEvidence,
       minScoreIncrease: config.minScoreIncrease,
       maxMediaJumpMs: config.maxMediaJumpMs,
+      earlyFiring: config.earlyFiring,
       maxCachedStreams: config.maxCachedStreams,
     },
   );
@@ -104,7 +106,20 @@ export function createFusionService(deps: FusionDeps, config: FusionConfig): Fus
     },
     { ...common, groupId: `${config.groupId}-transcripts` },
   );
-  const loops = [frames, transcripts] as const;
+  // Ingest announces the end of a session (ENDED, FAILED) on live.stream-events.v1; the session's last
+  // analyses and transcripts come later (other services), so the end is recorded in the stream's state, and
+  // the stream ended by the idle check below once no record came for FUSION_END_GRACE_MS. The other states
+  // and gap records are skipped without touching the state. Its own group: its offsets are committed once
+  // the end is in Redis, whatever the inputs' progress.
+  const streamEvents = deps.kafka.consumerLoop(
+    topics.streamEvents,
+    async ({ message }) => {
+      const end = streamEnd(message);
+      if (end) await processor.handleStreamEnd(end, message.streamId);
+    },
+    { ...common, groupId: `${config.groupId}-stream-events` },
+  );
+  const loops = [frames, transcripts, streamEvents] as const;
   // WatchTags reads live.tags.v1 (its own group per replica), so a watcher sees every replica's tags.
   const feed = new TagFeed({
     kafka: deps.kafka,
@@ -117,10 +132,11 @@ export function createFusionService(deps: FusionDeps, config: FusionConfig): Fus
   let grpc: TagGrpcServer | undefined;
   let idleTimer: NodeJS.Timeout | undefined;
   let idleCheck: Promise<unknown> | undefined;
+  const flushTiming = { idleMs: config.idleFlushMs, endGraceMs: config.endGraceMs };
   const checkIdle = () => {
     if (idleCheck) return;
     idleCheck = processor
-      .flushIdle(config.idleFlushMs)
+      .flushIdle(flushTiming)
       .catch((error: unknown) => logger.warn({ err: error }, 'idle flush failed: retrying at the next check'))
       .finally(() => {
         idleCheck = undefined;
@@ -141,7 +157,9 @@ export function createFusionService(deps: FusionDeps, config: FusionConfig): Fus
     async start() {
       await Promise.all(loops.map((loop) => loop.start()));
       await feed.start();
-      idleTimer = setInterval(checkIdle, Math.min(5_000, Math.max(250, config.idleFlushMs / 4)));
+      // Often enough for the shorter of the two periods (an ended stream is flushed within a quarter of it).
+      const checkMs = Math.min(config.idleFlushMs, config.endGraceMs) / 4;
+      idleTimer = setInterval(checkIdle, Math.min(5_000, Math.max(250, checkMs)));
       idleTimer.unref();
       grpc = await createTagGrpcServer(
         { feed, summary: (streamId) => streamSummary(store, deps.rules, streamId), logger },
@@ -149,13 +167,16 @@ export function createFusionService(deps: FusionDeps, config: FusionConfig): Fus
       );
       logger.info(
         {
-          inputs: [topics.frameAnalysis.name, topics.transcripts.name],
+          inputs: [topics.frameAnalysis.name, topics.transcripts.name, topics.streamEvents.name],
           outputs: [topics.tags.name, topics.review.name],
           taxonomy: deps.rules.taxonomyVersion,
           windowMs: config.windowMs,
           hopMs: config.hopMs,
           allowedLatenessMs: config.allowedLatenessMs,
           maxInputSkewMs: config.maxInputSkewMs,
+          earlyFiring: config.earlyFiring,
+          idleFlushMs: config.idleFlushMs,
+          endGraceMs: config.endGraceMs,
           grpcPort: grpc.port,
         },
         'fusion consuming',

@@ -1,9 +1,12 @@
-import { create, type DescMessage } from '@bufbuild/protobuf';
+import { create, type DescMessage, type MessageInitShape } from '@bufbuild/protobuf';
 import {
   AnalysisStatus,
   type FrameAnalysis,
   FrameAnalysisSchema,
   prefixedTopics,
+  type StreamEvent,
+  StreamEventSchema,
+  StreamState,
   type TagEvent,
   type TopicSpec,
   type TranscriptSegment,
@@ -61,9 +64,12 @@ export async function startFusion(env: Record<string, string>) {
   const topics = prefixedTopics(config.kafkaTopicPrefix);
   await kafka
     .admin()
-    .ensureTopics([topics.frameAnalysis, topics.transcripts, topics.tags, topics.review, topics.dlq], {
-      partitions: config.topicPartitions,
-    });
+    .ensureTopics(
+      [topics.frameAnalysis, topics.transcripts, topics.streamEvents, topics.tags, topics.review, topics.dlq],
+      {
+        partitions: config.topicPartitions,
+      },
+    );
   const redis = createRedis({ url: config.redisUrl, connectionName: 'fusion-test' }, logger);
   await connectRedis(redis);
   const rules = await loadFusionRules(config.taxonomyPath || undefined);
@@ -157,6 +163,34 @@ export function segment(
     final: options.final ?? true,
     captureTimeUnixMs: BigInt((options.captureStartMs ?? Date.now()) + startMs),
   });
+}
+
+/** A stream event as ingest publishes it (a state change, or a gap record), of session `epoch`. */
+export function streamEvent(
+  streamId: string,
+  kind: MessageInitShape<typeof StreamEventSchema>['kind'],
+  options: { epoch?: string; seq?: number; eventTimeUnixMs?: number } = {},
+): StreamEvent {
+  const epoch = options.epoch ?? 'e1';
+  const seq = options.seq ?? 0;
+  return create(StreamEventSchema, {
+    streamId,
+    sessionEpoch: epoch,
+    seq: BigInt(seq),
+    eventId: `${streamId}/${epoch}/e/${seq}`,
+    eventTimeUnixMs: BigInt(options.eventTimeUnixMs ?? Date.now()),
+    kind,
+  });
+}
+
+/** A change of session `epoch` to `state`, e.g. ENDED (stopped on request): the explicit end of stream. */
+export function stateChange(
+  streamId: string,
+  state: StreamState,
+  options: { epoch?: string; seq?: number; eventTimeUnixMs?: number; reason?: string } = {},
+): StreamEvent {
+  const reason = options.reason ?? (state === StreamState.ENDED ? 'stopped_by_request' : '');
+  return streamEvent(streamId, { case: 'stateChange', value: { state, reason } }, options);
 }
 
 /**

@@ -2,11 +2,13 @@ import { describe, expect, it } from 'vitest';
 import type { EvidenceItem, Observation, TagDecision, WindowDecision, WindowInput } from '../model.js';
 import {
   applyRecord,
+  applyStreamEnd,
   emptyStreamState,
   type FusionOutput,
   type FusionRecord,
   type FusionRules,
   type FusionSettings,
+  flushDue,
   flushStream,
   type StreamState,
   type TagEventOutput,
@@ -156,6 +158,41 @@ describe('stream fusion state machine', () => {
     expect(closed?.rationale).toBe('promo 0.9 in [10000, 20000)');
     expect(state.episodes).toEqual([]);
     expect(state.outbox).toHaveLength(3);
+  });
+
+  it('with early firing, opens a tag at the record that makes it, before the window completes; the complete window only updates it', () => {
+    offsets = { frames: 0, transcripts: 0 };
+    const early = { ...settings, earlyFiring: true };
+    const state = emptyStreamState('s1');
+    const outputs: FusionOutput[] = [];
+    const apply = (r: FusionRecord) => {
+      const result = applyRecord(state, r, rules, early);
+      if (result.outcome === 'applied') outputs.push(...result.outputs);
+      return result;
+    };
+    for (const r of quietFrames(0, 3_000)) apply(r);
+    // The code is on screen at 3 s: the watermark is far behind (frames only, skew bound: -5 s), yet the
+    // episode opens now, from window [0,10), the one the record falls in that starts first.
+    const at = apply(frame(3_000, ['use code SAVE20']));
+    expect(at.outcome === 'applied' && brief(at.outputs)).toEqual(['open s1/e1/promo/0/0']);
+    expect(state.watermarkMs).toBeLessThan(0);
+    // A "maybe" in an incomplete window gives no review item; the complete window decides it later.
+    const maybe = apply(frame(4_000, ['maybe']));
+    expect(maybe.outcome === 'applied' && maybe.outputs).toEqual([]);
+    for (const r of quietFrames(5_000, 40_000)) apply(r);
+    // Without early firing the same records open the same episode, only later (window [0,10) at watermark 10 s).
+    expect(brief(outputs)).toEqual(['open s1/e1/promo/0/0', 'close s1/e1/promo/0/1']);
+    offsets = { frames: 0, transcripts: 0 };
+    const late = run([
+      ...quietFrames(0, 3_000),
+      frame(3_000, ['use code SAVE20']),
+      frame(4_000, ['maybe']),
+      ...quietFrames(5_000, 40_000),
+    ]);
+    expect(brief(late.outputs)).toEqual(['open s1/e1/promo/0/0', 'close s1/e1/promo/0/1']);
+    const openedAt = (list: FusionOutput[]) => tags(list)[0]?.window;
+    expect(openedAt(outputs)).toEqual(openedAt(late.outputs));
+    expect(outputs.some((o) => o.kind === 'review')).toBe(false);
   });
 
   it('decides windows without transcripts when speech is quiet (skew bound), and takes a late segment in', () => {
@@ -393,5 +430,109 @@ describe('stream fusion state machine', () => {
     }
     expect(state.observations).toHaveLength(10);
     expect(evicted).toBe(50);
+  });
+
+  describe('announced end of a session', () => {
+    const timing = { idleMs: 60_000, endGraceMs: 5_000 };
+    /** Capture times of frame(pts) are 1_000_000 + pts (ingest's clock); the processor's clock is apart. */
+    const end = (sessionEpoch: string, eventTimeUnixMs: number, state: 'ended' | 'failed' = 'ended') => ({
+      sessionEpoch,
+      state,
+      eventTimeUnixMs,
+    });
+
+    it('records the end of the current session; the stream is due after the grace period, not the idle one', () => {
+      offsets = { frames: 0, transcripts: 0 };
+      const { state } = run([frame(1_000, ['code A']), ...quietFrames(2_000, 20_000)]);
+      state.updatedAtUnixMs = 5_000_000;
+      expect(flushDue(state, timing)).toEqual({ atUnixMs: 5_060_000, reason: 'idle' });
+      const outbox = state.outbox.length;
+      expect(applyStreamEnd(state, end('e1', 1_020_000), 5_001_000)).toBe('accepted');
+      expect(state.ended).toEqual({
+        sessionEpoch: 'e1',
+        state: 'ended',
+        eventTimeUnixMs: 1_020_000,
+        receivedAtUnixMs: 5_001_000,
+      });
+      // Nothing decided by the end itself (the session's last records may still come).
+      expect(state.episodes).toHaveLength(1);
+      expect(state.outbox).toHaveLength(outbox);
+      // The grace runs from the later of the last record and the end's arrival, and never past the idle period.
+      expect(flushDue(state, timing)).toEqual({ atUnixMs: 5_006_000, reason: 'end' });
+      state.updatedAtUnixMs = 5_003_000;
+      expect(flushDue(state, timing)).toEqual({ atUnixMs: 5_008_000, reason: 'end' });
+      expect(flushDue(state, { idleMs: 2_000, endGraceMs: 5_000 })).toEqual({
+        atUnixMs: 5_005_000,
+        reason: 'end',
+      });
+      // A redelivery, or FAILED after ENDED: the first end stays.
+      expect(applyStreamEnd(state, end('e1', 1_021_000, 'failed'), 5_009_000)).toBe('duplicate');
+      expect(state.ended?.receivedAtUnixMs).toBe(5_001_000);
+      // The ended session's last records still count (its episode takes the new evidence); then the flush
+      // (processor.flushIdle, once due) closes the episode.
+      expect(applyRecord(state, frame(20_000, ['code B']), rules, settings)).toMatchObject({
+        outcome: 'applied',
+      });
+      expect(brief(flushStream(state, rules, settings))).toEqual([
+        'update s1/e1/promo/0/1',
+        'close s1/e1/promo/0/2',
+      ]);
+    });
+
+    it('ignores the end of an older session and of a stream never seen; refuses one without a session', () => {
+      offsets = { frames: 0, transcripts: 0 };
+      const fresh = emptyStreamState('s1');
+      expect(applyStreamEnd(fresh, end('e1', 1_000_000), 1)).toBe('unknown_stream');
+      expect(fresh).toEqual(emptyStreamState('s1'));
+      const state = emptyStreamState('s1');
+      run([frame(1_000, ['code A']), ...quietFrames(2_000, 10_000)], state);
+      applyRecord(state, { ...frame(0, [], 'e2'), captureTimeUnixMs: 2_000_000 }, rules, settings);
+      expect(state.sessionEpoch).toBe('e2');
+      // e1 ended before e2's newest record was captured.
+      expect(applyStreamEnd(state, end('e1', 1_010_000), 1)).toBe('stale_session');
+      expect(state.ended).toBeNull();
+      expect(flushDue(state, timing).reason).toBe('idle');
+      expect(applyStreamEnd(state, end('', 2_000_500), 1)).toBe('invalid');
+      expect(state.ended).toBeNull();
+    });
+
+    it('keeps the end of a later session that came before its records: the current session is over, and the later one ends after its records', () => {
+      offsets = { frames: 0, transcripts: 0 };
+      const state = emptyStreamState('s1');
+      run([frame(1_000, ['code A']), ...quietFrames(2_000, 10_000)], state);
+      // e2 started (and ended) after e1's newest capture; none of e2's records came yet.
+      expect(applyStreamEnd(state, end('e2', 2_005_000), 7_000_000)).toBe('next_session');
+      expect(flushDue(state, timing)).toMatchObject({ reason: 'end' });
+      // An end older than the one recorded does not replace it.
+      expect(applyStreamEnd(state, end('e0', 2_004_000), 7_000_001)).toBe('stale_session');
+      expect(state.ended?.sessionEpoch).toBe('e2');
+      // e2's first record: e1's pending window is decided and its episode closes; e2 keeps its end.
+      const first = applyRecord(
+        state,
+        { ...frame(0, [], 'e2'), captureTimeUnixMs: 2_000_000 },
+        rules,
+        settings,
+      );
+      expect(first.outcome === 'applied' && brief(first.outputs)).toEqual([
+        'open s1/e1/promo/0/0',
+        'close s1/e1/promo/0/1',
+      ]);
+      expect(state.ended?.sessionEpoch).toBe('e2');
+      expect(flushDue(state, timing)).toMatchObject({ reason: 'end' });
+      expect(applyStreamEnd(state, end('e2', 2_005_000), 7_000_002)).toBe('duplicate');
+      // e3 starts: e2's end goes with e2's timeline.
+      applyRecord(state, { ...frame(0, [], 'e3'), captureTimeUnixMs: 3_000_000 }, rules, settings);
+      expect(state.ended).toBeNull();
+      expect(flushDue(state, timing).reason).toBe('idle');
+    });
+
+    it('survives a JSON round trip of the state (as the store keeps it)', () => {
+      offsets = { frames: 0, transcripts: 0 };
+      const { state } = run([frame(1_000, ['code A'])]);
+      applyStreamEnd(state, end('e1', 1_001_000, 'failed'), 9_000);
+      const reloaded = JSON.parse(JSON.stringify(state)) as StreamState;
+      expect(reloaded.ended).toEqual(state.ended);
+      expect(flushDue(reloaded, timing)).toEqual(flushDue(state, timing));
+    });
   });
 });

@@ -61,6 +61,12 @@ export interface FusionSettings {
    * everything that follows.
    */
   readonly maxMediaJumpMs: number;
+  /**
+   * Early firing: the windows a record falls in that the watermark has not completed yet are evaluated at once,
+   * and a tag they already accept opens (or updates) its episode then, instead of after the whole window and
+   * the slower input. The window is decided again, complete, when the watermark passes it. @default false
+   */
+  readonly earlyFiring?: boolean;
 }
 
 /** The inputs a stream's watermark is made of. */
@@ -168,6 +174,24 @@ export interface StreamState {
   reviewed: Record<string, { signature: string; windowEndMs: number }>;
   /** Wall-clock ms of the last record applied (set by the processor; the idle flush reads it). */
   updatedAtUnixMs: number;
+  /**
+   * The newest end of an ingest session that ingest announced (live.stream-events.v1: ENDED or FAILED) and
+   * that is not older than the current session, or null. Set, it means the current session is over: it is the
+   * current session's end, or the end of a later session whose records have not arrived yet (a later session
+   * exists, so this one is over too; kept for that session when its records come). The processor then ends
+   * the stream once no record came for the end grace period (flushDue), instead of the idle period.
+   */
+  ended: StreamEndRecord | null;
+}
+
+/** An announced end of a session, as the state keeps it. */
+export interface StreamEndRecord {
+  sessionEpoch: string;
+  state: StreamEnd['state'];
+  /** When ingest published the end (ingest's clock, like the records' capture times). */
+  eventTimeUnixMs: number;
+  /** When fusion took it in (wall time, the processor's clock): the grace period runs from here at least. */
+  receivedAtUnixMs: number;
 }
 
 export function emptyStreamState(streamId: string): StreamState {
@@ -186,6 +210,7 @@ export function emptyStreamState(streamId: string): StreamState {
     summary: {},
     reviewed: {},
     updatedAtUnixMs: 0,
+    ended: null,
   };
 }
 
@@ -313,6 +338,18 @@ export function applyRecord(
     outputs.push(...result.outputs);
     firedAfterClose += result.firedAfterClose;
   }
+  // Early firing (settings.earlyFiring): the windows this record falls in that the watermark has not completed
+  // are evaluated now. Only fires count (no review item comes from an incomplete window, and an occurrence
+  // already closed is counted when the window is decided for good). The price: evidence that would have
+  // suppressed a tag later in the same window (an exception, a `not`) comes too late to stop an early open.
+  if (settings.earlyFiring && added.length > 0) {
+    const watermark = state.watermarkMs ?? NO_WATERMARK;
+    for (const k of windowsTouching(spec, startMs, endMs)) {
+      const window = windowAt(spec, k);
+      if (window.endMs <= watermark) continue;
+      outputs.push(...decideWindow(state, window, rules, settings, true).outputs);
+    }
+  }
   if (state.watermarkMs !== null) outputs.push(...closeQuiet(state, rules, state.watermarkMs));
   const observationsEvicted = trim(state, settings);
   state.outbox.push(...outputs);
@@ -340,6 +377,8 @@ function mediaRange(record: FusionRecord): { startMs: number; endMs: number } {
 
 function resetTimeline(state: StreamState, sessionEpoch: string): void {
   state.sessionEpoch = sessionEpoch;
+  // An end announced for this new session (before its first record) stays; an older session's end goes.
+  if (state.ended?.sessionEpoch !== sessionEpoch) state.ended = null;
   state.inputs = {};
   state.watermarkMs = null;
   state.observations = [];
@@ -356,6 +395,7 @@ function decideWindow(
   window: WindowRange,
   rules: FusionRules,
   settings: FusionSettings,
+  early = false,
 ): { outputs: FusionOutput[]; firedAfterClose: number } {
   const observations = state.observations.filter((o) =>
     o.startMs === o.endMs
@@ -378,9 +418,9 @@ function decideWindow(
     };
     if (d.fired) {
       const event = fire(state, tag, d, trace, window, observations, rules, settings);
-      if (event === 'after_close') firedAfterClose += 1;
+      if (event === 'after_close') firedAfterClose += early ? 0 : 1;
       else if (event) outputs.push(event);
-    } else if (d.review) {
+    } else if (d.review && !early) {
       const episode = state.episodes.find(
         (e) => e.tagId === d.tagId && e.spanStartMs < window.endMs && e.spanEndMs > window.startMs,
       );
@@ -495,9 +535,10 @@ function closeQuiet(state: StreamState, rules: FusionRules, watermarkMs: number)
 
 /**
  * Ends the stream's current session as if both inputs were complete: the windows still waiting for the
- * watermark are decided and every open episode closes. For a stream that went quiet (no end of stream
- * reaches fusion: processor.ts flushes idle streams) and for a session replaced by a new one. The outputs go
- * to the outbox too. A stream with nothing pending gives nothing.
+ * watermark are decided and every open episode closes. For a session whose end ingest announced (once the
+ * end grace period passed without a record), a stream that went quiet (processor.ts flushes both, flushDue)
+ * and a session replaced by a new one. The outputs go to the outbox too. A stream with nothing pending gives
+ * nothing.
  */
 export function flushStream(
   state: StreamState,
@@ -508,6 +549,87 @@ export function flushStream(
   trim(state, settings);
   state.outbox.push(...outputs);
   return outputs;
+}
+
+/** The end of an ingest session, as ingest announces it on live.stream-events.v1 (observations.ts). */
+export interface StreamEnd {
+  readonly sessionEpoch: string;
+  /** `ended`: stopped on request or the source ended; `failed`: ingest gave up. Both end the session. */
+  readonly state: 'ended' | 'failed';
+  /** When ingest published it (ingest's clock): tells an older session's end from a later one's. */
+  readonly eventTimeUnixMs: number;
+}
+
+/**
+ * What an announced end did to the state:
+ * - `accepted`: the end of the current session, recorded (the stream is ended after the grace period);
+ * - `next_session`: the end of a later session whose records have not come yet (the inputs lag the stream
+ *   events), recorded: the current session is over too, and the later one is ended after its records;
+ * - `duplicate`: that session's end is recorded already (a redelivery, or FAILED after ENDED);
+ * - `stale_session`: the end of an older session (published before the current session's newest record was
+ *   captured, or before an end already recorded), ignored;
+ * - `unknown_stream`: no record of the stream was ever taken in, ignored (nothing to close);
+ * - `invalid`: no session_epoch, not taken in (the caller dead-letters it).
+ */
+export type StreamEndOutcome =
+  | 'accepted'
+  | 'next_session'
+  | 'duplicate'
+  | 'stale_session'
+  | 'unknown_stream'
+  | 'invalid';
+
+/**
+ * Takes in an announced end of a session (mutating `state.ended` only, so a shallow copy of the state is
+ * enough). It decides nothing by itself: the end races the session's last frame analyses and transcripts,
+ * which other services publish later, so the processor ends the stream (flushStream) only once no record came
+ * for the end grace period (flushDue). `nowUnixMs` is the processor's wall clock.
+ */
+export function applyStreamEnd(state: StreamState, end: StreamEnd, nowUnixMs: number): StreamEndOutcome {
+  if (end.sessionEpoch === '') return 'invalid';
+  if (state.sessionEpoch === '') return 'unknown_stream';
+  if (state.ended?.sessionEpoch === end.sessionEpoch) return 'duplicate';
+  const record: StreamEndRecord = {
+    sessionEpoch: end.sessionEpoch,
+    state: end.state,
+    eventTimeUnixMs: end.eventTimeUnixMs,
+    receivedAtUnixMs: nowUnixMs,
+  };
+  if (end.sessionEpoch === state.sessionEpoch) {
+    state.ended = record;
+    return 'accepted';
+  }
+  // Another session's end: older if published before the current session's newest capture (ingest stamps
+  // both with its clock; applyRecord tells sessions apart the same way) or before an end already recorded.
+  if (
+    end.eventTimeUnixMs < state.latestCaptureTimeUnixMs ||
+    (state.ended !== null && end.eventTimeUnixMs < state.ended.eventTimeUnixMs)
+  )
+    return 'stale_session';
+  state.ended = record;
+  return 'next_session';
+}
+
+/** How long a stream may go without a record before the processor ends it (wall time). */
+export interface FlushTiming {
+  /** A stream with no end announced. */
+  readonly idleMs: number;
+  /** A stream whose session ended (used when shorter than idleMs), counted from the end's arrival too. */
+  readonly endGraceMs: number;
+}
+
+/**
+ * When the processor should end the stream (flushStream) if no record comes before, and why: `end` once the
+ * grace period passed after both the last record and the announced end, else `idle` once the idle period
+ * passed after the last record.
+ */
+export function flushDue(
+  state: StreamState,
+  timing: FlushTiming,
+): { atUnixMs: number; reason: 'idle' | 'end' } {
+  if (state.ended === null) return { atUnixMs: state.updatedAtUnixMs + timing.idleMs, reason: 'idle' };
+  const since = Math.max(state.updatedAtUnixMs, state.ended.receivedAtUnixMs);
+  return { atUnixMs: since + Math.min(timing.endGraceMs, timing.idleMs), reason: 'end' };
 }
 
 function flushPending(state: StreamState, rules: FusionRules, settings: FusionSettings): FusionOutput[] {
