@@ -79,7 +79,7 @@ export function createAdmin(kafka: Kafka): TopicAdmin {
         const missing = names.filter((n) => !existing.has(n));
         if (missing.length > 0) {
           throw new LiveLensError(
-            `Kafka topics do not exist: ${missing.join(', ')} (create them with \`livelens topics create\` or ensureTopics; auto-creation is off)`,
+            `Kafka topics do not exist: ${missing.join(', ')} (create them first: a service with <SERVICE>_CREATE_TOPICS=true does, or Kafka's topic tool; auto-creation is off)`,
             { code: 'failed_precondition', retriable: false },
           );
         }

@@ -199,8 +199,10 @@ describe('consumer loop on the real broker', () => {
     const log: { member: string; key: string; seq: number }[] = [];
     const assignments: Record<string, number[][]> = { a: [], b: [] };
     const rebalancing: Record<string, number> = { a: 0, b: 0 };
+    // a gets a client (and registry) of its own, so its exported lag can be told from b's.
+    const own = testKafka('loop-a');
     const member = (name: string) =>
-      client.consumerLoop(
+      (name === 'a' ? own.client : client).consumerLoop(
         frames,
         async (r) => {
           await new Promise((resolve) => setTimeout(resolve, 2));
@@ -272,6 +274,14 @@ describe('consumer loop on the real broker', () => {
     expect([...aShared, ...bShared].sort()).toEqual([0, 1, 2, 3]);
     // a was told that the group was rebalancing (before its partitions moved) when b joined.
     expect(rebalancing.a).toBeGreaterThan(0);
+    // a exports lag only for the partitions it still owns: the ones that moved to b were removed.
+    const aLag = (
+      (await own.registry.getSingleMetric('livelens_loop_consumer_lag_messages')?.get())?.values ?? []
+    )
+      .filter((v) => v.labels.topic === frames.name)
+      .map((v) => Number(v.labels.partition));
+    expect(aLag.length).toBeGreaterThan(0);
+    for (const p of aLag) expect(aShared).toContain(p);
     await waitFor('b to own every partition', () =>
       JSON.stringify(assignments.b?.at(-1)) === '[0,1,2,3]' ? true : undefined,
     );

@@ -114,6 +114,10 @@ export class ConsumerLoop<Desc extends DescMessage> {
   readonly #dlqTopic: TopicSpec;
   readonly #logger: Logger;
   readonly #metrics: KafkaMetrics;
+  /** Partitions whose lag this loop exported (removed again when they move to another member). */
+  readonly #lagPartitions = new Set<number>();
+  /** This member's partitions of the topic since the last group join (undefined before the first). */
+  #assigned: Set<number> | undefined;
   readonly #abort = new AbortController();
   #state: ConsumerLoopState = 'idle';
   #inFlight = 0;
@@ -174,6 +178,14 @@ export class ConsumerLoop<Desc extends DescMessage> {
         'joined group',
       );
       const partitions = [...(payload.memberAssignment[topic.name] ?? [])].sort((x, y) => x - y);
+      // A partition that moved to another member stops being this one's lag: its last value would otherwise
+      // stay exported for ever (and keep a lag alert firing) while the new owner reports the live one.
+      this.#assigned = new Set(partitions);
+      for (const p of this.#lagPartitions) {
+        if (partitions.includes(p)) continue;
+        this.#metrics.lag.remove({ topic: topic.name, partition: String(p) });
+        this.#lagPartitions.delete(p);
+      }
       try {
         s.onAssignment?.(partitions);
       } catch (error) {
@@ -417,12 +429,14 @@ export class ConsumerLoop<Desc extends DescMessage> {
         fail(error);
       }
     }
-    if (progress.lastContiguous !== undefined) {
+    // (A batch that finishes after its partition moved away reports nothing: the new owner does.)
+    if (progress.lastContiguous !== undefined && (this.#assigned?.has(partition) ?? true)) {
       const next = BigInt(progress.lastContiguous) + 1n;
       this.#metrics.lag.set(
         { topic, partition: String(partition) },
         Number(BigInt(batch.highWatermark) - next),
       );
+      this.#lagPartitions.add(partition);
     }
     if (batchError !== undefined) {
       if (isRebalanceError(batchError)) {
