@@ -269,7 +269,9 @@ describe('Grafana dashboard livelens-pipeline', () => {
         'livelens_asr_end_to_end_lag_seconds',
         'livelens_ingest_publish_latency_seconds',
       ].flatMap((h) =>
-        ['0.5', '0.95', '0.99'].map((q) => new RegExp(`histogram_quantile\\(${q}, .*${h}_bucket\\[`)),
+        ['0.5', '0.95', '0.99'].map(
+          (q) => new RegExp(`histogram_quantile\\(${q}, .*${h}_bucket(\\{[^}]*\\})?\\[`),
+        ),
       ),
       // The stages that consume (ingest only produces), per topic.
       'consumer lag': ['frame_analyzer', 'asr', 'fusion'].map(
