@@ -101,7 +101,7 @@ export const ingestConfigFields = {
   stallTimeoutMs: field(
     'INGEST_STALL_TIMEOUT_MS',
     env.int(1000, 300_000),
-    'No frame or audio for this long: the source counts as stalled and is reconnected.',
+    'No video frame for this long: the source counts as stalled and is reconnected.',
     '15000',
   ),
   reconnectMaxAttempts: field(

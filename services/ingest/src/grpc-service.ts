@@ -43,8 +43,9 @@ export function resolveOptions(
     throw invalid(`max_height must be in [64, ${config.maxHeightLimit}], got ${maxHeight}`);
   }
   const audioChunkMs = requested?.audioChunkMs || 1000;
-  if (audioChunkMs < 100 || audioChunkMs > 10_000) {
-    throw invalid(`audio_chunk_ms must be in [100, 10000], got ${audioChunkMs}`);
+  // At most 5 s: the ASR refuses (dead-letters) longer chunks by default (ASR_MAX_CHUNK_MS).
+  if (audioChunkMs < 100 || audioChunkMs > 5_000) {
+    throw invalid(`audio_chunk_ms must be in [100, 5000], got ${audioChunkMs}`);
   }
   return { frameRateFps: fps, sceneChangeThreshold: scene, maxHeight, audioChunkMs };
 }

@@ -13,7 +13,8 @@ export const file_livelens_v1_dlq: GenFile = /*@__PURE__*/
   fileDesc("ChVsaXZlbGVucy92MS9kbHEucHJvdG8SC2xpdmVsZW5zLnYxIvECCgpEZWFkTGV0dGVyEhYKDmRlYWRfbGV0dGVyX2lkGAEgASgJEhQKDHNvdXJjZV90b3BpYxgCIAEoCRIYChBzb3VyY2VfcGFydGl0aW9uGAMgASgFEhUKDXNvdXJjZV9vZmZzZXQYBCABKAMSCwoDa2V5GAUgASgMEg0KBXZhbHVlGAYgASgMEhcKD3ZhbHVlX3RydW5jYXRlZBgHIAEoCBI1CgdoZWFkZXJzGAggAygLMiQubGl2ZWxlbnMudjEuRGVhZExldHRlci5IZWFkZXJzRW50cnkSEgoKZXJyb3JfY29kZRgJIAEoCRIOCgZyZWFzb24YCiABKAkSDwoHc2VydmljZRgLIAEoCRIWCg5jb25zdW1lcl9ncm91cBgMIAEoCRIbChNmYWlsZWRfdGltZV91bml4X21zGA0gASgDGi4KDEhlYWRlcnNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBYgZwcm90bzM");
 
 /**
- * A message a service could not process, with why. Topic live.dlq.v1, key = the original key.
+ * A message a service could not process, with why. Topic live.dlq.v1, keyed "{source_topic}/{source_partition}"
+ * (the original key, which may be garbage, is kept in `key`).
  *
  * @generated from message livelens.v1.DeadLetter
  */
@@ -63,7 +64,8 @@ export type DeadLetter = Message<"livelens.v1.DeadLetter"> & {
   headers: { [key: string]: string };
 
   /**
-   * Machine-readable code, e.g. "decode_failed", "invalid_message", "processing_failed", "undecodable_image".
+   * Machine-readable code: a contract error ("decode_failed", "invalid_message") or the error code of the
+   * handler's failure (e.g. "invalid_argument", "failed_precondition").
    *
    * @generated from field: string error_code = 9;
    */

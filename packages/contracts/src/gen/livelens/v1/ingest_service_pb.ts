@@ -42,7 +42,7 @@ export type StreamOptions = Message<"livelens.v1.StreamOptions"> & {
   maxHeight: number;
 
   /**
-   * Audio chunk length, ms. Default 1000.
+   * Audio chunk length, ms, 100..5000 (the ASR's default limit). Default 1000.
    *
    * @generated from field: uint32 audio_chunk_ms = 4;
    */

@@ -285,7 +285,7 @@ export const TagEventSchema: GenMessage<TagEvent> = /*@__PURE__*/
  */
 export type ReviewItem = Message<"livelens.v1.ReviewItem"> & {
   /**
-   * Deterministic: "{stream_id}/{tag_id}/{window.start_ms}".
+   * Deterministic: "{stream_id}/{session_epoch}/{tag_id}/{window.start_ms}".
    *
    * @generated from field: string review_id = 1;
    */
