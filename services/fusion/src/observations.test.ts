@@ -5,14 +5,45 @@ import {
   GapReason,
   StreamEventSchema,
   StreamState,
+  TextRegionSchema,
   TranscriptSegmentSchema,
 } from '@livelens/contracts';
 import { describe, expect, it } from 'vitest';
-import { frameRecord, streamEnd, transcriptRecord } from './observations.js';
+import { frameRecord, streamEnd, textLines, transcriptRecord } from './observations.js';
 
 const at = { topic: 'live.frame-analysis.v1', partition: 1, offset: '42' };
 
 describe('records to observations', () => {
+  it('joins the words of one row into a line, and keeps other rows and far-apart overlays apart', () => {
+    // What PP-OCRv4 returned for the demo clip's frame at 0:11: "USE CODE SAVE20" boxed word by word, a price
+    // in the other corner of the same row, and a title line above.
+    const box = (x0: number, x1: number, y0: number, y1: number) => [
+      { x: x0, y: y0 },
+      { x: x1, y: y0 },
+      { x: x1, y: y1 },
+      { x: x0, y: y1 },
+    ];
+    const lines = textLines(
+      [
+        { text: 'LIVE', confidence: 0.99, readingOrder: 0, polygon: box(20, 90, 20, 56) },
+        { text: 'Detox Tea', confidence: 0.97, readingOrder: 1, polygon: box(120, 290, 21, 57) },
+        { text: 'NOW', confidence: 1, readingOrder: 2, polygon: box(20, 110, 470, 518) },
+        { text: '$19.99', confidence: 1, readingOrder: 3, polygon: box(135, 300, 468, 520) },
+        { text: 'USE', confidence: 0.98, readingOrder: 4, polygon: box(560, 640, 470, 518) },
+        { text: 'CODE', confidence: 0.99, readingOrder: 5, polygon: box(665, 780, 469, 519) },
+        { text: 'SAVE20', confidence: 0.99, readingOrder: 6, polygon: box(805, 950, 470, 518) },
+        { text: ' ', confidence: 0.5, readingOrder: 7, polygon: box(0, 1, 0, 1) },
+        { text: 'no polygon', confidence: 0.9, readingOrder: 8, polygon: [] },
+      ].map((r) => create(TextRegionSchema, r)),
+    );
+    expect(lines.map((l) => [l.readingOrder, l.text, l.confidence])).toEqual([
+      [0, 'LIVE Detox Tea', 0.97],
+      [2, 'NOW $19.99', 1],
+      [4, 'USE CODE SAVE20', 0.98],
+      [8, 'no polygon', 0.9],
+    ]);
+  });
+
   it('turns a frame analysis into one observation per OCR line, label and detection, at its pts', () => {
     const record = frameRecord(
       create(FrameAnalysisSchema, {

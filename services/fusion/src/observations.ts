@@ -7,6 +7,7 @@ import {
   type FrameAnalysis,
   StreamState as IngestStreamState,
   type StreamEvent,
+  type TextRegion,
   type TranscriptSegment,
 } from '@livelens/contracts';
 import type { Observation, ObservationSource } from './model.js';
@@ -22,8 +23,72 @@ export interface RecordPosition {
   readonly offset: string;
 }
 
+/** An OCR region as fusion reads it. */
+interface TextBox {
+  text: string;
+  confidence: number;
+  readingOrder: number;
+  box: { left: number; right: number; top: number; bottom: number } | undefined;
+}
+
 /**
- * A frame's analysis: one `screen_text` observation per OCR line, one `image_label` per label and detection,
+ * The frame's text lines: the detector often boxes the words of one line apart ("USE", "CODE", "SAVE20" for
+ * the overlay "USE CODE SAVE20"), and a phrase or a code is only read whole. Regions on the same row (their
+ * vertical extents overlap by half the smaller height) with a gap under 1.5 heights between them are joined,
+ * left to right, with a space; the line's confidence is its lowest word's, its id its first region's. Regions
+ * without a polygon stay as they are. Blank regions are dropped.
+ */
+export function textLines(regions: readonly TextRegion[]): TextBox[] {
+  const boxes: TextBox[] = regions
+    .filter((r) => r.text.trim() !== '')
+    .map((r) => ({
+      text: r.text,
+      confidence: probability(r.confidence),
+      readingOrder: r.readingOrder,
+      box:
+        r.polygon.length >= 3
+          ? {
+              left: Math.min(...r.polygon.map((p) => p.x)),
+              right: Math.max(...r.polygon.map((p) => p.x)),
+              top: Math.min(...r.polygon.map((p) => p.y)),
+              bottom: Math.max(...r.polygon.map((p) => p.y)),
+            }
+          : undefined,
+    }));
+  const lines: TextBox[] = [];
+  const placed = new Set<TextBox>();
+  const byLeft = boxes.filter((b) => b.box).sort((a, b) => (a.box?.left ?? 0) - (b.box?.left ?? 0));
+  for (const start of [...boxes].sort((a, b) => a.readingOrder - b.readingOrder)) {
+    if (placed.has(start)) continue;
+    placed.add(start);
+    let line = { ...start, box: start.box ? { ...start.box } : undefined };
+    const lineBox = line.box;
+    if (lineBox) {
+      for (const next of byLeft) {
+        const b = next.box;
+        if (placed.has(next) || !b || b.left < lineBox.left) continue;
+        const height = Math.min(lineBox.bottom - lineBox.top, b.bottom - b.top);
+        const overlap = Math.min(lineBox.bottom, b.bottom) - Math.max(lineBox.top, b.top);
+        const gap = b.left - lineBox.right;
+        if (height <= 0 || overlap < height / 2 || gap > 1.5 * height || gap < -height / 2) continue;
+        placed.add(next);
+        line = {
+          ...line,
+          text: `${line.text} ${next.text}`,
+          confidence: Math.min(line.confidence, next.confidence),
+        };
+        lineBox.right = Math.max(lineBox.right, b.right);
+        lineBox.top = Math.min(lineBox.top, b.top);
+        lineBox.bottom = Math.max(lineBox.bottom, b.bottom);
+      }
+    }
+    lines.push(line);
+  }
+  return lines;
+}
+
+/**
+ * A frame's analysis: one `screen_text` observation per OCR text line (words of one row joined, see textLines), one `image_label` per label and detection,
  * all at the frame's pts. A frame shed before analysis (SHED_STALE) has no observations and marks its media
  * time as lost, so episodes over it say `incomplete`.
  */
@@ -34,14 +99,13 @@ export function frameRecord(analysis: FrameAnalysis, at: RecordPosition): Fusion
   const base = { startMs: pts, endMs: pts, language: '', captureTimeUnixMs: capture, source };
   const observations: Observation[] = [];
   if (analysis.status !== AnalysisStatus.SHED_STALE) {
-    for (const region of analysis.textRegions) {
-      if (region.text.trim() === '') continue;
+    for (const line of textLines(analysis.textRegions)) {
       observations.push({
         ...base,
         kind: 'screen_text',
-        id: `${analysis.frameId}#t${region.readingOrder}`,
-        text: region.text,
-        confidence: probability(region.confidence),
+        id: `${analysis.frameId}#t${line.readingOrder}`,
+        text: line.text,
+        confidence: line.confidence,
       });
     }
     for (const label of analysis.labels)

@@ -179,14 +179,27 @@ describe('stream fusion state machine', () => {
     // A "maybe" in an incomplete window gives no review item; the complete window decides it later.
     const maybe = apply(frame(4_000, ['maybe']));
     expect(maybe.outcome === 'applied' && maybe.outputs).toEqual([]);
+    // More evidence in the incomplete window updates nothing yet (no tag event per record).
+    const more = apply(frame(4_500, ['code SAVE20 again']));
+    expect(more.outcome === 'applied' && more.outputs).toEqual([]);
     for (const r of quietFrames(5_000, 40_000)) apply(r);
+    // The complete window [0,10) updates it once with the evidence that came since; then it closes.
+    expect(brief(outputs)).toEqual([
+      'open s1/e1/promo/0/0',
+      'update s1/e1/promo/0/1',
+      'close s1/e1/promo/0/2',
+    ]);
+    expect(tags(outputs)[1]?.evidence.map((e) => e.snippet)).toEqual([
+      'use code SAVE20',
+      'code SAVE20 again',
+    ]);
     // Without early firing the same records open the same episode, only later (window [0,10) at watermark 10 s).
-    expect(brief(outputs)).toEqual(['open s1/e1/promo/0/0', 'close s1/e1/promo/0/1']);
     offsets = { frames: 0, transcripts: 0 };
     const late = run([
       ...quietFrames(0, 3_000),
       frame(3_000, ['use code SAVE20']),
       frame(4_000, ['maybe']),
+      frame(4_500, ['code SAVE20 again']),
       ...quietFrames(5_000, 40_000),
     ]);
     expect(brief(late.outputs)).toEqual(['open s1/e1/promo/0/0', 'close s1/e1/promo/0/1']);

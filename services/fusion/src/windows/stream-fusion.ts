@@ -63,8 +63,9 @@ export interface FusionSettings {
   readonly maxMediaJumpMs: number;
   /**
    * Early firing: the windows a record falls in that the watermark has not completed yet are evaluated at once,
-   * and a tag they already accept opens (or updates) its episode then, instead of after the whole window and
-   * the slower input. The window is decided again, complete, when the watermark passes it. @default false
+   * and a tag they already accept opens its episode then, instead of after the whole window and the slower
+   * input. The window is decided again, complete, when the watermark passes it (updates come from there).
+   * @default false
    */
   readonly earlyFiring?: boolean;
 }
@@ -339,8 +340,8 @@ export function applyRecord(
     firedAfterClose += result.firedAfterClose;
   }
   // Early firing (settings.earlyFiring): the windows this record falls in that the watermark has not completed
-  // are evaluated now. Only fires count (no review item comes from an incomplete window, and an occurrence
-  // already closed is counted when the window is decided for good). The price: evidence that would have
+  // are evaluated now. They only open episodes: no update (that waits for the complete window), no review item,
+  // and an occurrence already closed is counted when the window is decided for good. The price: evidence that would have
   // suppressed a tag later in the same window (an exception, a `not`) comes too late to stop an early open.
   if (settings.earlyFiring && added.length > 0) {
     const watermark = state.watermarkMs ?? NO_WATERMARK;
@@ -417,7 +418,7 @@ function decideWindow(
       window,
     };
     if (d.fired) {
-      const event = fire(state, tag, d, trace, window, observations, rules, settings);
+      const event = fire(state, tag, d, trace, window, observations, rules, settings, early);
       if (event === 'after_close') firedAfterClose += early ? 0 : 1;
       else if (event) outputs.push(event);
     } else if (d.review && !early) {
@@ -457,6 +458,7 @@ function fire(
   observations: readonly Observation[],
   rules: FusionRules,
   settings: FusionSettings,
+  early = false,
 ): TagEventOutput | 'after_close' | undefined {
   const capture = latestCapture(decision.evidence, observations);
   // The open episode this window continues: overlapping it, or within the quiet period of either end.
@@ -466,6 +468,9 @@ function fire(
       window.startMs <= e.lastFiredEndMs + tag.quietPeriodMs &&
       window.endMs + tag.quietPeriodMs >= e.spanStartMs,
   );
+  // An incomplete window only opens: updating on every record would repeat a tag once a second while its
+  // evidence grows. Updates come when complete windows are decided.
+  if (episode && early) return undefined;
   if (!episode) {
     // Late evidence for an occurrence already closed (within its quiet period): not a new occurrence. It is
     // counted (firedAfterClose → livelens_fusion_after_close_total), and the closed episode stays as it was.
