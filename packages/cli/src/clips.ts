@@ -53,7 +53,7 @@ export const LIVE_COMMERCE_CLIP: DemoClip = {
     overlays: [
       { text: 'LIVE  Detox Tea', fromS: 0, toS: 44, position: 'top-left', fontSize: 36 },
       { text: 'NOW $19.99', fromS: 3, toS: 44, position: 'bottom-left', fontSize: 48 },
-      { text: 'CODE SAVE20', fromS: 10, toS: 30, position: 'bottom-right', fontSize: 48 },
+      { text: 'USE CODE SAVE20', fromS: 10, toS: 30, position: 'bottom-right', fontSize: 48 },
     ],
     speech: [
       { text: 'Welcome back to the live show, everyone.', atS: 0.5 },
@@ -68,7 +68,7 @@ export const LIVE_COMMERCE_CLIP: DemoClip = {
   expected: [
     { tagId: 'price_mention', cue: '"NOW $19.99" on screen', cueEndS: shownFrom('NOW $19.99') },
     { tagId: 'call_to_action', cue: `said "${CTA}"`, cueEndS: spokenEnd(CTA) },
-    { tagId: 'promo_code', cue: '"CODE SAVE20" on screen', cueEndS: shownFrom('CODE SAVE20') },
+    { tagId: 'promo_code', cue: '"USE CODE SAVE20" on screen', cueEndS: shownFrom('USE CODE SAVE20') },
     { tagId: 'link_in_bio', cue: `said "${LINK}"`, cueEndS: spokenEnd(LINK) },
     { tagId: 'health_claims', cue: `said "${HEALTH}"`, cueEndS: spokenEnd(HEALTH) },
     { tagId: 'off_platform_diversion', cue: `said "${DIVERT}"`, cueEndS: spokenEnd(DIVERT) },

@@ -53,8 +53,10 @@ export function formatTagEvent(event: TagEvent, options: FormatOptions = {}): st
     stateName(event.state),
     `media ${window}`,
   ].join('  ');
-  const evidence = [...event.evidence]
-    .sort((a, b) => b.confidence - a.confidence)
+  // The strongest piece of each modality first (what was said and what was seen), then the strongest others.
+  const ranked = [...event.evidence].sort((a, b) => b.confidence - a.confidence);
+  const firsts = ranked.filter((e, i) => ranked.findIndex((o) => o.modality === e.modality) === i);
+  const evidence = [...firsts, ...ranked.filter((e) => !firsts.includes(e))]
     .slice(0, options.maxEvidence ?? 3)
     .map(
       (e) =>
