@@ -3,9 +3,19 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { toJsonString } from '@bufbuild/protobuf';
-import { IngestService, StreamState, TagEventSchema, TagKind, TagService } from '@livelens/contracts';
-import { createGrpcClient, LiveLensError } from '@livelens/runtime';
+import {
+  DeadLetterSchema,
+  IngestService,
+  prefixedTopics,
+  StreamState,
+  TagEventSchema,
+  TagKind,
+  TagService,
+} from '@livelens/contracts';
+import { createGrpcClient, createLogger, KafkaClient, LiveLensError } from '@livelens/runtime';
+import { Registry } from 'prom-client';
 import { runDemo } from './demo.js';
+import { formatLetter, parseDuration, replayLetters } from './dlq.js';
 import { formatTagEvent } from './format.js';
 import { repoRoot } from './paths.js';
 import {
@@ -28,6 +38,7 @@ commands:
   streams start|stop|list
                        live streams through the ingest service (gRPC)
   tags watch           tags as they are published (gRPC TagService)
+  dlq                  what the services dead-lettered, and replaying letters to their source topic
 
 Run \`livelens <command> --help\` for a command's options. Exit codes: 0 ok, 1 failed, 2 usage, 130 interrupted.
 `,
@@ -66,6 +77,16 @@ everything it started.
        livelens streams list [--state running|ended|failed|...]
 
   --ingest HOST:PORT  the ingest gRPC address (default $LIVELENS_INGEST_ADDRESS or 127.0.0.1:50051)
+`,
+  dlq: `usage: livelens dlq [--since 1h] [--limit N] [--json] [--replay ID,ID]
+
+Reads the dead-letter topic (live.dlq.v1) from --since ago (default 1h) to its end: each letter's time, id,
+service, error code, source topic/partition/offset and reason.
+  --replay ID,ID      re-publish these letters to their source topic (original key, value and headers), once
+                      the cause is fixed; a letter whose value was truncated cannot be replayed
+  --json              one JSON object per letter (the DeadLetter, values as base64)
+  --brokers HOST:PORT Kafka (default $KAFKA_BROKERS, else the local stack's)
+  --topic-prefix P    the deployment's KAFKA_TOPIC_PREFIX (default $KAFKA_TOPIC_PREFIX)
 `,
   tags: `usage: livelens tags watch [--stream ID]... [--kind intent|risk] [--tag ID]... [--min-score X] [--json]
 
@@ -120,6 +141,8 @@ export async function main(argv: readonly string[]): Promise<number> {
         return await streams(rest);
       case 'tags':
         return await tags(rest, controller.signal);
+      case 'dlq':
+        return await dlq(rest);
     }
     return 2;
   } catch (error) {
@@ -380,4 +403,57 @@ async function tags(args: readonly string[], signal: AbortSignal): Promise<numbe
   } finally {
     client.close();
   }
+}
+
+async function dlq(args: readonly string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: [...args],
+    options: {
+      since: { type: 'string' },
+      limit: { type: 'string' },
+      json: { type: 'boolean' },
+      replay: { type: 'string' },
+      brokers: { type: 'string' },
+      'topic-prefix': { type: 'string' },
+    },
+    strict: true,
+  });
+  let sinceMs: number;
+  try {
+    sinceMs = parseDuration(values.since ?? '1h');
+  } catch (error) {
+    throw new UsageError(`--since: ${(error as Error).message}`, 'dlq');
+  }
+  const limit = values.limit === undefined ? 10_000 : Number(values.limit);
+  if (!Number.isInteger(limit) || limit <= 0)
+    throw new UsageError(`--limit must be a positive integer, got "${values.limit}"`, 'dlq');
+  const brokers = values.brokers ?? (await stackEnv()).kafkaBrokers;
+  const topic = prefixedTopics(values['topic-prefix'] ?? process.env.KAFKA_TOPIC_PREFIX ?? '').dlq;
+  const client = new KafkaClient(
+    { brokers: brokers.split(','), clientId: 'livelens-cli', retries: 2 },
+    { logger: createLogger({ service: 'livelens-cli', level: 'error' }), registry: new Registry() },
+  );
+  const letters = await client.readRange(topic, { sinceUnixMs: Date.now() - sinceMs, limit });
+  if (values.replay) {
+    const { replayed, skipped } = await replayLetters(
+      client,
+      letters,
+      values.replay.split(',').filter(Boolean),
+    );
+    for (const line of replayed) write(`replayed ${line}\n`);
+    for (const line of skipped) process.stderr.write(`livelens: not replayed: ${line}\n`);
+    return skipped.length === 0 ? 0 : 1;
+  }
+  for (const letter of letters) {
+    if (values.json) {
+      write(
+        letter.message
+          ? `${toJsonString(DeadLetterSchema, letter.message)}\n`
+          : `${JSON.stringify({ partition: letter.partition, offset: letter.offset, error: letter.error })}\n`,
+      );
+    } else write(`${formatLetter(letter)}\n`);
+  }
+  if (!values.json)
+    write(`${letters.length} dead letter(s) on ${topic.name} in the last ${values.since ?? '1h'}\n`);
+  return 0;
 }

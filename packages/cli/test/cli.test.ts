@@ -32,7 +32,7 @@ describe('livelens command line', () => {
   it('prints help for the command and each subcommand, exit 0', async () => {
     const top = await cli('--help');
     expect(top.code).toBe(0);
-    for (const command of ['demo', 'stack', 'models', 'streams', 'tags']) {
+    for (const command of ['demo', 'stack', 'models', 'streams', 'tags', 'dlq']) {
       expect(top.stdout).toContain(command);
       const help = await cli(command, '--help');
       expect(help.code, command).toBe(0);
@@ -55,6 +55,8 @@ describe('livelens command line', () => {
       [['tags', 'watch', '--kind', 'spicy'], /--kind must be intent or risk/],
       [['tags', 'watch', '--min-score', '2'], /--min-score must be in \[0, 1\]/],
       [['demo', '--colour'], /Unknown option '--colour'/],
+      [['dlq', '--since', 'yesterday'], /--since: expected a duration like 30s/],
+      [['dlq', '--limit', '0'], /--limit must be a positive integer/],
       [['demo', '--source', 'x.mp4', '--loop'], /--loop applies to the generated clip/],
     ];
     for (const [argv, message] of cases) {

@@ -8,6 +8,7 @@ import type { RecordHandler } from './consumer-loop.js';
 import { ConsumerLoop } from './consumer-loop.js';
 import type { ConsumerLoopOptions, KafkaClientOptions, PublisherOptions } from './options.js';
 import { Publisher } from './publisher.js';
+import { type ReadRangeOptions, type ReadRecord, readRange } from './reader.js';
 
 /**
  * The one door to Kafka. Everything kafkajs is behind this module (client, publisher, consumer loop, admin),
@@ -60,6 +61,17 @@ export class KafkaClient {
       logger: this.#logger,
       registry: this.#registry,
     });
+  }
+
+  /**
+   * What `topic` holds from `sinceUnixMs` to its current end, decoded where it can be: for people reading a
+   * topic (the DLQ, stream events), not for services (they consume with a ConsumerLoop).
+   */
+  readRange<Desc extends DescMessage>(
+    topic: TopicSpec<Desc>,
+    options: ReadRangeOptions,
+  ): Promise<ReadRecord<Desc>[]> {
+    return readRange(this.#kafka, topic, options);
   }
 
   /** Topic administration: explicit creation, existence checks, committed offsets, broker reachability. */

@@ -11,3 +11,4 @@ export { fromKafkaError } from './errors.js';
 export { type KafkaMetrics, kafkaMetrics, metricPrefix } from './metrics.js';
 export type { ConsumerLoopOptions, KafkaClientOptions, PublisherOptions } from './options.js';
 export type { OutgoingRecord, PublishedRecord, Publisher } from './publisher.js';
+export type { ReadRangeOptions, ReadRecord } from './reader.js';
