@@ -1,6 +1,7 @@
 import { execFile } from 'node:child_process';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 
 // Shared by the deploy/ tests (prometheus.test.ts, naming.test.ts, deploy/grafana/grafana.test.ts): promtool,
@@ -9,7 +10,7 @@ import { promisify } from 'node:util';
 const run = promisify(execFile);
 
 /** The repository root. */
-export const repo = new URL('../../', import.meta.url).pathname;
+export const repo = fileURLToPath(new URL('../../', import.meta.url));
 
 /** Runs promtool (Debian's prometheus package, installed by deploy/local/stack.sh) in `cwd`. */
 export async function promtool(args: string[], cwd: string): Promise<{ code: number; output: string }> {

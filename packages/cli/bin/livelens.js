@@ -5,4 +5,8 @@ import { register } from 'tsx/esm/api';
 
 register();
 const { main } = await import('../src/main.ts');
-process.exitCode = await main(process.argv.slice(2));
+const code = await main(process.argv.slice(2));
+process.exitCode = code;
+// Everything the command opened is closed by now; should a handle still hold the event loop (a download an
+// interrupt left running), leave anyway.
+setTimeout(() => process.exit(code), 2_000).unref();

@@ -5,6 +5,7 @@ import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import {
   EpisodeState,
   IngestService,
@@ -56,11 +57,44 @@ export async function runDemo(options: DemoOptions): Promise<number> {
       );
     }
   }
-  if (!options.skipSetup) {
-    if (!process.env.KAFKA_BROKERS) await runStackScript('up', 'stack');
-    await ensureModels();
+  // Ctrl-C (or SIGTERM) during any step below ends the demo at that step: the steps race `interrupted`.
+  const interrupted = new Promise<never>((_, reject) => {
+    const stop = () => reject(new Interrupted());
+    if (signal.aborted) stop();
+    else signal.addEventListener('abort', stop, { once: true });
+  });
+  interrupted.catch(() => undefined);
+  const step = <T>(work: Promise<T>): Promise<T> => Promise.race([work, interrupted]);
+
+  try {
+    if (!options.skipSetup) {
+      // The local stack unless both are given (a partial setting would point at a stack that is not up).
+      if (!(process.env.KAFKA_BROKERS && process.env.REDIS_URL)) await step(runStackScript('up', 'stack'));
+      await step(ensureModels());
+    }
+    return await demoSteps(options, out, tty, say, signal, step);
+  } catch (error) {
+    if (error instanceof Interrupted) {
+      say('-- interrupted');
+      return 130;
+    }
+    throw error;
   }
-  const infra = await stackEnv();
+}
+
+class Interrupted extends Error {
+  override readonly name = 'Interrupted';
+}
+
+async function demoSteps(
+  options: DemoOptions,
+  out: NodeJS.WriteStream,
+  tty: boolean,
+  say: (line: string) => void,
+  signal: AbortSignal,
+  step: <T>(work: Promise<T>) => Promise<T>,
+): Promise<number> {
+  const infra = await step(stackEnv());
 
   const cleanups: (() => Promise<void>)[] = [];
   const cleanup = async () => {
@@ -81,9 +115,9 @@ export async function runDemo(options: DemoOptions): Promise<number> {
       clip = LIVE_COMMERCE_CLIP;
       const progress = new Progress('clip');
       progress.detail('generating the live-commerce clip (ffmpeg + espeak-ng)');
-      generated = await generateClip(clip.options);
+      generated = await step(generateClip(clip.options));
       progress.finish(`${generated.path} (${generated.durationS} s${generated.cached ? ', cached' : ''})`);
-      const rtmp: RtmpServer = await startRtmpServer();
+      const rtmp: RtmpServer = await step(startRtmpServer());
       cleanups.push(() => rtmp.stop());
       const url = rtmp.url(`demo-${randomUUID().slice(0, 8)}`);
       const file = generated.path;
@@ -99,14 +133,17 @@ export async function runDemo(options: DemoOptions): Promise<number> {
       };
     }
 
-    const pipeline: Pipeline = await startPipeline({
+    const starting = startPipeline({
       ...infra,
       layout: DEFAULT_LAYOUT,
       ...(mediaRoot ? { mediaRoot } : {}),
       onProgress: (service, state, ms) =>
         say(state === 'ready' ? `  ${service} ready (${(ms / 1000).toFixed(1)} s)` : `  starting ${service}`),
     });
-    cleanups.push(() => pipeline.stop());
+    // Interrupted while the services start: they are stopped once started (startPipeline stops them itself
+    // when it fails).
+    cleanups.push(async () => (await starting.catch(() => undefined))?.stop());
+    const pipeline: Pipeline = await step(starting);
     say(`pipeline up; logs in ${dirname(pipeline.logFiles.ingest)}`);
 
     const ingest = createGrpcClient(IngestService, pipeline.ingestAddress);
@@ -141,16 +178,22 @@ export async function runDemo(options: DemoOptions): Promise<number> {
       await watching;
     });
     // WatchTags reads the tags topic from its end: let it join before the stream starts.
-    await sleep(1_000);
+    await step(sleep(1_000));
 
-    const started = await ingest.startStream({
-      sourceUrl,
-      streamId,
-      options: { frameRateFps: 1 },
-      requestId: randomUUID(),
-    });
+    const started = await step(
+      ingest.startStream({ sourceUrl, streamId, options: { frameRateFps: 1 }, requestId: randomUUID() }),
+    );
+    // However the demo ends, the stream is stopped: ingest keeps wanted streams in Redis across restarts,
+    // and the next demo or `stack up` would start this one again.
+    let stopped = false;
+    const stopStream = async () => {
+      if (stopped) return;
+      stopped = true;
+      await ingest.stopStream({ streamId }, { deadlineMs: 5_000 }).catch(() => undefined);
+    };
+    cleanups.push(stopStream);
     say(`stream ${started.stream?.streamId} started (${started.stream?.sourceUrl}); Ctrl-C stops the demo`);
-    await publish?.();
+    await step(publish?.() ?? Promise.resolve());
 
     // The status line.
     let previous: PipelineTotals | undefined;
@@ -167,33 +210,46 @@ export async function runDemo(options: DemoOptions): Promise<number> {
     cleanups.push(async () => clearInterval(status));
 
     // Until the clip ends (or the source ends, or Ctrl-C, or a service dies).
-    const ended = new Promise<string>((resolveEnd) => {
-      signal.addEventListener('abort', () => resolveEnd('interrupted'), { once: true });
+    type End = { kind: 'interrupted' | 'service_exited' | 'clip_published' | 'stream_ended'; text: string };
+    const ended = new Promise<End>((resolveEnd) => {
+      const interrupt = () => resolveEnd({ kind: 'interrupted', text: 'interrupted' });
+      if (signal.aborted) interrupt();
+      else signal.addEventListener('abort', interrupt, { once: true });
       pipeline.exited.then(({ service, code, signal: s }) =>
-        resolveEnd(`${service} exited (${code ?? s}); see ${pipeline.logFiles[service]}`),
+        resolveEnd({
+          kind: 'service_exited',
+          text: `${service} exited (${code ?? s}); see ${pipeline.logFiles[service]}`,
+        }),
       );
-      if (publisher && !options.loop) publisher.exited.then(() => resolveEnd('clip published'));
+      if (publisher && !options.loop)
+        publisher.exited.then(() => resolveEnd({ kind: 'clip_published', text: 'clip published' }));
       const poll = setInterval(async () => {
         const info = await ingest.getStream({ streamId }).catch(() => undefined);
         const state = info?.stream?.state;
         if (state === StreamState.ENDED || state === StreamState.FAILED) {
-          resolveEnd(`stream ${StreamState[state]}: ${info?.stream?.lastError || 'source ended'}`);
+          resolveEnd({
+            kind: 'stream_ended',
+            text: `stream ${StreamState[state]}: ${info?.stream?.lastError || 'source ended'}`,
+          });
         }
       }, 2_000);
       cleanups.push(async () => clearInterval(poll));
     });
     const why = await ended;
-    say(`-- ${why}`);
-    if (why === 'interrupted' || why.includes('exited')) {
+    say(`-- ${why.text}`);
+    if (why.kind === 'interrupted' || why.kind === 'service_exited') {
       say('stopping...');
-      return why === 'interrupted' ? 130 : 1;
+      return why.kind === 'interrupted' ? 130 : 1;
     }
 
     // Stop the stream: its open episodes are closed by fusion (end of stream), then the demo stops everything.
-    await sleep(2_000);
-    await ingest.stopStream({ streamId }).catch(() => undefined);
+    if (why.kind === 'clip_published') await sleep(2_000);
+    await stopStream();
     const deadline = Date.now() + 30_000;
-    while ((open.size > 0 || seen.length === 0) && Date.now() < deadline && !signal.aborted) await sleep(500);
+    while ((open.size > 0 || seen.length === 0) && Date.now() < deadline) {
+      if (signal.aborted) return 130;
+      await sleep(500);
+    }
     say(
       open.size === 0
         ? `stream stopped; every tag episode closed (${seen.length} tag events)`
@@ -227,13 +283,11 @@ export async function runDemo(options: DemoOptions): Promise<number> {
 /** `--source`: a local path becomes a file:// URL under a media root the ingest service is allowed to read. */
 export function resolveSource(source: string): { sourceUrl: string; mediaRoot?: string } {
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(source)) {
-    if (source.startsWith('file://')) {
-      const path = new URL(source).pathname;
-      return { sourceUrl: source, mediaRoot: dirname(path) };
-    }
+    if (source.startsWith('file://')) return { sourceUrl: source, mediaRoot: dirname(fileURLToPath(source)) };
     return { sourceUrl: source };
   }
   const path = resolve(source);
   if (!existsSync(path)) throw new CliError(`--source ${source}: no such file (and not a URL)`, 2);
-  return { sourceUrl: `file://${path}`, mediaRoot: dirname(path) };
+  // Encoded (spaces, #, %): ingest reads the URL, not the shell's path.
+  return { sourceUrl: pathToFileURL(path).href, mediaRoot: dirname(path) };
 }

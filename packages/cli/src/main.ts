@@ -111,9 +111,21 @@ const write = (text: string) => process.stdout.write(text);
 export async function main(argv: readonly string[]): Promise<number> {
   const [command, ...rest] = argv;
   const controller = new AbortController();
-  const onSignal = () => controller.abort();
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  // demo and tags watch stop cleanly on the first Ctrl-C (or SIGTERM); the stop takes a while (the services
+  // drain), so a second one is told to wait and a third forces the exit (the services' parent-death signal
+  // still stops them). The other commands keep the default: Ctrl-C ends them at once.
+  let signals = 0;
+  const onSignal = () => {
+    signals += 1;
+    if (signals === 1) controller.abort();
+    else if (signals === 2) process.stderr.write('livelens: stopping cleanly; Ctrl-C once more to force\n');
+    else process.exit(130);
+  };
+  const handlesSignals = command === 'demo' || command === 'tags';
+  if (handlesSignals) {
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+  }
   try {
     if (!command) throw new UsageError('missing command', 'main');
     if (command === '--help' || command === '-h' || command === 'help') {
@@ -159,8 +171,10 @@ export async function main(argv: readonly string[]): Promise<number> {
     process.stderr.write(`livelens: ${describe(converted)}\n`);
     return 1;
   } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    if (handlesSignals) {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    }
   }
 }
 

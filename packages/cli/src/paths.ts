@@ -1,7 +1,8 @@
 import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 /** The repository root: the CLI runs from a checkout (packages/cli/src → ../../..). */
-export const repoRoot = resolve(new URL('../../..', import.meta.url).pathname);
+export const repoRoot = resolve(fileURLToPath(new URL('../../..', import.meta.url)));
 
 /** `$LIVELENS_HOME`, else `<repo>/.livelens`: caches, data, logs and pid files of the local stack. */
 export function livelensHome(env: NodeJS.ProcessEnv = process.env): string {

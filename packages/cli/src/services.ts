@@ -5,6 +5,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { connect } from 'node:net';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { livelensHome, logsDir, modelsDir, repoRoot, runDir } from './paths.js';
@@ -55,6 +56,21 @@ export class ServiceStartError extends Error {
 /** Where a service's built entry point is. */
 export const serviceEntry = (name: ServiceName) => resolve(repoRoot, 'services', name, 'dist', 'main.js');
 
+/**
+ * What the services take from the CLI's own environment: their settings (`INGEST_*`, `FRAME_ANALYZER_*`,
+ * `ASR_*`, `FUSION_*`, `LOG_LEVEL`), and what a GPU or the system needs (`LD_LIBRARY_PATH`, `CUDA_*`, `TMPDIR`,
+ * locale). Nothing else (no credentials of the shell); and the CLI's own wiring (brokers, ports, groups,
+ * prefixes) wins over them.
+ */
+const FORWARDED =
+  /^(INGEST_|FRAME_ANALYZER_|ASR_|FUSION_|CUDA_|LC_)|^(LOG_LEVEL|LD_LIBRARY_PATH|TMPDIR|LANG|TZ)$/;
+
+export function forwardedEnv(env: NodeJS.ProcessEnv = process.env): Record<string, string> {
+  return Object.fromEntries(
+    Object.entries(env).filter((e): e is [string, string] => FORWARDED.test(e[0]) && e[1] !== undefined),
+  );
+}
+
 /** The environment of one service of a local pipeline. */
 export function serviceEnv(name: ServiceName, options: PipelineOptions): Record<string, string> {
   const layout = options.layout ?? DEFAULT_LAYOUT;
@@ -64,7 +80,7 @@ export function serviceEnv(name: ServiceName, options: PipelineOptions): Record<
     REDIS_URL: options.redisUrl,
     KAFKA_TOPIC_PREFIX: options.topicPrefix ?? '',
     KAFKA_CLIENT_ID: `${ns}-${name}`,
-    LOG_LEVEL: options.logLevel ?? 'info',
+    LOG_LEVEL: options.logLevel ?? process.env.LOG_LEVEL ?? 'info',
     METRICS_PORT: String(layout.metricsPorts[name]),
     LIVELENS_HOME: livelensHome(),
     LIVELENS_MODELS_DIR: modelsDir(),
@@ -87,7 +103,7 @@ export function serviceEnv(name: ServiceName, options: PipelineOptions): Record<
       FUSION_GRPC_PORT: String(layout.fusionGrpcPort),
     },
   };
-  return { ...common, ...own[name], ...(options.env?.[name] ?? {}) };
+  return { ...forwardedEnv(), ...common, ...own[name], ...(options.env?.[name] ?? {}) };
 }
 
 /** A running local pipeline, attached to this process. */
@@ -138,12 +154,13 @@ export async function startPipeline(options: PipelineOptions): Promise<Pipeline>
     }
   };
 
+  await assertPortsFree(layout);
   try {
     // Pipeline order: fusion and the analyzers create and join their topics before ingest publishes.
     for (const name of ['fusion', 'asr', 'frame-analyzer', 'ingest'] as const) {
       const started = Date.now();
       options.onProgress?.(name, 'starting', 0);
-      const child = spawnService(name, serviceEnv(name, options), logFiles[name], false);
+      const child = spawnService(name, serviceEnv(name, options), logFiles[name], true);
       children.set(name, child);
       child.once('exit', (code, signal) => {
         if (!stopping) reportExit({ service: name, code, signal });
@@ -177,6 +194,45 @@ export async function startPipeline(options: PipelineOptions): Promise<Pipeline>
   };
 }
 
+/**
+ * Fails when a port of the layout already answers: another pipeline (a second demo, `livelens stack up`)
+ * would answer our readiness checks while our service dies on EADDRINUSE.
+ */
+async function assertPortsFree(layout: PipelineLayout): Promise<void> {
+  const ports = [
+    ...Object.entries(layout.metricsPorts),
+    ['ingest gRPC', layout.ingestGrpcPort],
+    ['fusion gRPC', layout.fusionGrpcPort],
+  ] as [string, number][];
+  const taken: string[] = [];
+  await Promise.all(
+    ports.map(async ([what, port]) => {
+      if (await portAnswers(port)) taken.push(`${port} (${what})`);
+    }),
+  );
+  if (taken.length > 0) {
+    throw new ServiceStartError(
+      `ports already in use: ${taken.sort().join(', ')}; another LiveLens runs here (\`livelens stack status\`)?`,
+    );
+  }
+}
+
+function portAnswers(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ host: '127.0.0.1', port });
+    socket.setTimeout(1_000);
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('timeout', () => {
+      socket.destroy();
+      resolve(false);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}
+
 function assertBuilt(name: ServiceName): void {
   if (!existsSync(serviceEntry(name))) {
     throw new ServiceStartError(
@@ -186,22 +242,24 @@ function assertBuilt(name: ServiceName): void {
 }
 
 /**
- * Spawns a service with its output appended to `logFile`. Attached children get `setpriv --pdeathsig TERM`:
- * the kernel signals them when this process dies, even by SIGKILL, so a crashed demo leaves nothing behind.
+ * Spawns a service with its output appended to `logFile`, in a session of its own: a Ctrl-C in the terminal
+ * reaches the CLI only, which stops the services in pipeline order. Attached children also get `setpriv
+ * --pdeathsig TERM`: the kernel signals them when this process dies, even by SIGKILL, so a crashed demo
+ * leaves nothing behind.
  */
-function spawnService(name: ServiceName, env: Record<string, string>, logFile: string, detached: boolean) {
+function spawnService(name: ServiceName, env: Record<string, string>, logFile: string, attached: boolean) {
   const fd = openSync(logFile, 'a');
   try {
     const node = [process.execPath, serviceEntry(name)];
     const [command, ...args] =
-      !detached && existsSync('/usr/bin/setpriv')
+      attached && existsSync('/usr/bin/setpriv')
         ? ['/usr/bin/setpriv', '--pdeathsig', 'TERM', '--', ...node]
         : node;
     return spawn(command as string, args, {
       cwd: repoRoot,
       env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/', ...env },
       stdio: ['ignore', fd, fd],
-      detached,
+      detached: true,
     });
   } finally {
     closeSync(fd);
@@ -247,7 +305,16 @@ async function terminate(child: ChildProcess, timeoutMs: number): Promise<void> 
   if (child.exitCode !== null || child.signalCode !== null) return;
   const gone = new Promise<void>((r) => child.once('exit', () => r()));
   child.kill('SIGTERM');
-  const killed = await Promise.race([gone.then(() => false), sleep(timeoutMs).then(() => true)]);
+  // The timer is cancelled once the child is gone: a pending one would hold the CLI open for `timeoutMs`.
+  const timer = new AbortController();
+  const killed = await Promise.race([
+    gone.then(() => false),
+    sleep(timeoutMs, undefined, { signal: timer.signal }).then(
+      () => true,
+      () => false,
+    ),
+  ]);
+  timer.abort();
   if (killed) {
     child.kill('SIGKILL');
     await gone;
@@ -297,7 +364,7 @@ export async function startDetached(options: PipelineOptions): Promise<Record<Se
     }
     options.onProgress?.(name, 'starting', 0);
     const logFile = join(logDir, `${name}.log`);
-    const child = spawnService(name, serviceEnv(name, options), logFile, true);
+    const child = spawnService(name, serviceEnv(name, options), logFile, false);
     child.unref();
     await writeFile(pidFile(name), `${child.pid}\n`);
     await waitReady(name, child, layout.metricsPorts[name], logFile, options.readyTimeoutMs ?? 180_000);

@@ -22,12 +22,15 @@ export class CliError extends Error {
   }
 }
 
-/** Where the local stack's Kafka and Redis are (`stack.sh env`), unless KAFKA_BROKERS and REDIS_URL are set. */
+/** Where Kafka and Redis are: `KAFKA_BROKERS` and `REDIS_URL` where set, else the local stack's (`stack.sh env`). */
 export async function stackEnv(env: NodeJS.ProcessEnv = process.env) {
   if (env.KAFKA_BROKERS && env.REDIS_URL) return { kafkaBrokers: env.KAFKA_BROKERS, redisUrl: env.REDIS_URL };
   const { stdout } = await run('bash', [stackScript, 'env']);
   const value = (key: string) => new RegExp(`^${key}=(.*)$`, 'm').exec(stdout)?.[1]?.trim() ?? '';
-  return { kafkaBrokers: value('KAFKA_BROKERS'), redisUrl: value('REDIS_URL') };
+  return {
+    kafkaBrokers: env.KAFKA_BROKERS || value('KAFKA_BROKERS'),
+    redisUrl: env.REDIS_URL || value('REDIS_URL'),
+  };
 }
 
 /** True when the local Kafka and Redis run and answer. */

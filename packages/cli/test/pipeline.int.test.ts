@@ -176,7 +176,15 @@ describe('the whole pipeline, as `livelens demo` runs it', () => {
       cliWatch.stdout?.on('data', (chunk: Buffer) => {
         cliOut += chunk.toString();
       });
-      await sleep(3_000); // both WatchTags calls join the tags topic at its end
+      // Both WatchTags calls (the test's and the bin's, which starts tsx first) join the tags topic at its end.
+      await waitFor(
+        'two WatchTags subscriptions on fusion',
+        async () => {
+          const metrics = parseMetrics(await (await fetch(p.metricsUrls.fusion)).text());
+          return sum(metrics, 'livelens_fusion_watchers') >= 2 ? true : undefined;
+        },
+        { timeoutMs: 30_000, intervalMs: 250 },
+      );
       for (const run of runs) {
         const url = (rtmp as RtmpServer).url(run.streamId);
         await ingest.startStream({ sourceUrl: url, streamId: run.streamId, options: { frameRateFps: 1 } });
@@ -244,6 +252,9 @@ describe('the whole pipeline, as `livelens demo` runs it', () => {
     for (const { tagId, delayS } of delays) {
       expect(Number.isNaN(delayS), `${tagId} never arrived`).toBe(false);
       expect(delayS, `${tagId}: ${report.join('; ')}`).toBeLessThanOrEqual(MAX_TAG_DELAY_S);
+      // Not before its cue either (beyond the clock's slack): the tag must come from the cue, not from other
+      // evidence earlier in the clip.
+      expect(delayS, `${tagId}: ${report.join('; ')}`).toBeGreaterThanOrEqual(-1);
     }
   });
 

@@ -42,6 +42,15 @@ describe('records to observations', () => {
       [4, 'USE CODE SAVE20', 0.98],
       [8, 'no polygon', 0.9],
     ]);
+    // A taller word first in reading order (its box starts higher) still joins the words to its left.
+    const tall = textLines(
+      [
+        { text: 'SAVE20', confidence: 0.99, readingOrder: 0, polygon: box(805, 950, 88, 140) },
+        { text: 'USE', confidence: 0.98, readingOrder: 1, polygon: box(560, 640, 100, 140) },
+        { text: 'CODE', confidence: 0.97, readingOrder: 2, polygon: box(665, 780, 100, 140) },
+      ].map((r) => create(TextRegionSchema, r)),
+    );
+    expect(tall.map((l) => [l.readingOrder, l.text, l.confidence])).toEqual([[0, 'USE CODE SAVE20', 0.97]]);
   });
 
   it('turns a frame analysis into one observation per OCR line, label and detection, at its pts', () => {

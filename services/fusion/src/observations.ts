@@ -35,7 +35,8 @@ interface TextBox {
  * The frame's text lines: the detector often boxes the words of one line apart ("USE", "CODE", "SAVE20" for
  * the overlay "USE CODE SAVE20"), and a phrase or a code is only read whole. Regions on the same row (their
  * vertical extents overlap by half the smaller height) with a gap under 1.5 heights between them are joined,
- * left to right, with a space; the line's confidence is its lowest word's, its id its first region's. Regions
+ * left to right, with a space; the line's confidence is its lowest word's, its id its first region's in
+ * reading order. Regions
  * without a polygon stay as they are. Blank regions are dropped.
  */
 export function textLines(regions: readonly TextRegion[]): TextBox[] {
@@ -55,35 +56,37 @@ export function textLines(regions: readonly TextRegion[]): TextBox[] {
             }
           : undefined,
     }));
-  const lines: TextBox[] = [];
+  // Lines are grown left to right from their leftmost word (not in reading order: the OCR's reading order may
+  // put a taller word of the row first, and a line only grows rightwards).
+  const lines: TextBox[] = boxes.filter((b) => !b.box);
   const placed = new Set<TextBox>();
   const byLeft = boxes.filter((b) => b.box).sort((a, b) => (a.box?.left ?? 0) - (b.box?.left ?? 0));
-  for (const start of [...boxes].sort((a, b) => a.readingOrder - b.readingOrder)) {
-    if (placed.has(start)) continue;
+  for (const start of byLeft) {
+    if (placed.has(start) || !start.box) continue;
     placed.add(start);
-    let line = { ...start, box: start.box ? { ...start.box } : undefined };
-    const lineBox = line.box;
-    if (lineBox) {
-      for (const next of byLeft) {
-        const b = next.box;
-        if (placed.has(next) || !b || b.left < lineBox.left) continue;
-        const height = Math.min(lineBox.bottom - lineBox.top, b.bottom - b.top);
-        const overlap = Math.min(lineBox.bottom, b.bottom) - Math.max(lineBox.top, b.top);
-        const gap = b.left - lineBox.right;
-        if (height <= 0 || overlap < height / 2 || gap > 1.5 * height || gap < -height / 2) continue;
-        placed.add(next);
-        line = {
-          ...line,
-          text: `${line.text} ${next.text}`,
-          confidence: Math.min(line.confidence, next.confidence),
-        };
-        lineBox.right = Math.max(lineBox.right, b.right);
-        lineBox.top = Math.min(lineBox.top, b.top);
-        lineBox.bottom = Math.max(lineBox.bottom, b.bottom);
-      }
+    const lineBox = { ...start.box };
+    let line: TextBox = { ...start, box: lineBox };
+    for (const next of byLeft) {
+      const b = next.box;
+      if (placed.has(next) || !b || b.left < lineBox.left) continue;
+      const height = Math.min(lineBox.bottom - lineBox.top, b.bottom - b.top);
+      const overlap = Math.min(lineBox.bottom, b.bottom) - Math.max(lineBox.top, b.top);
+      const gap = b.left - lineBox.right;
+      if (height <= 0 || overlap < height / 2 || gap > 1.5 * height || gap < -height / 2) continue;
+      placed.add(next);
+      line = {
+        ...line,
+        text: `${line.text} ${next.text}`,
+        confidence: Math.min(line.confidence, next.confidence),
+        readingOrder: Math.min(line.readingOrder, next.readingOrder),
+      };
+      lineBox.right = Math.max(lineBox.right, b.right);
+      lineBox.top = Math.min(lineBox.top, b.top);
+      lineBox.bottom = Math.max(lineBox.bottom, b.bottom);
     }
     lines.push(line);
   }
+  lines.sort((a, b) => a.readingOrder - b.readingOrder);
   return lines;
 }
 
