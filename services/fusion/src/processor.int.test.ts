@@ -188,6 +188,35 @@ describe('fusion processor (real Redis)', () => {
     expect(await metric('livelens_fusion_idle_flushes_total', { reason: 'idle' })).toBe(0);
     expect(await metric('livelens_fusion_stream_ends_total', { outcome: 'accepted' })).toBe(1);
     expect(await metric('livelens_fusion_stream_ends_total', { outcome: 'duplicate' })).toBe(1);
+    // Nothing left pending: the end was flushed.
+    expect(await store.pendingEnds()).toEqual([]);
+  });
+
+  it('ends the stream after a restart within the grace: the recorded end is found in Redis, not in a cache', async () => {
+    const before = await setup();
+    for (let t = 0; t <= 20_000; t += 1_000)
+      await before.processor.handle(frame('restart-1', t, t === 12_000 ? ['code A'] : []), 'restart-1');
+    expect(await before.processor.handleStreamEnd(end('e1', 22_000), 'restart-1')).toBe('accepted');
+    expect(await before.store.pendingEnds()).toEqual(['restart-1']);
+    // The replica restarts (its cache is gone) before the grace passed; no record of the stream comes again.
+    const after = await setup(before.prefix);
+    expect(after.processor.cached('restart-1')).toBeUndefined();
+    after.advance(2_000);
+    expect(await after.processor.flushIdle(timing)).toBe(0);
+    expect(after.processor.cached('restart-1')).toBeUndefined(); // checked, not taken over
+    after.advance(3_000);
+    expect(await after.processor.flushIdle(timing)).toBe(1);
+    // The flush decides the windows still pending (the code at 12 s opens its episode) and closes it.
+    expect(before.publisher.sent).toEqual([]);
+    expect(after.publisher.sent.map((s) => s.eventId)).toEqual([
+      'restart-1/e1/promo/5000/0',
+      'restart-1/e1/promo/5000/1',
+    ]);
+    expect((await after.store.load('restart-1')).state.episodes).toEqual([]);
+    expect(await after.store.pendingEnds()).toEqual([]);
+    expect(await after.metric('livelens_fusion_idle_flushes_total', { reason: 'end' })).toBe(1);
+    // Another replica's timer later finds nothing to do.
+    expect(await before.processor.flushIdle(timing)).toBe(0);
   });
 
   it('ignores the end of an older session and of an unknown stream; dead-letters one without a session', async () => {

@@ -130,6 +130,9 @@ export class FusionProcessor {
       this.#observeLag(state.inputs);
       const saved = { version, state };
       this.#remember(streamId, saved);
+      // Records after an announced end (the session's last ones): the stream is flushed again after the grace,
+      // by whichever replica's timer sees it first.
+      if (state.ended !== null) await store.markEnded(streamId, this.#now());
       if (state.outbox.length > 0 && !(await this.#flush(streamId, saved))) {
         // Another writer took the stream after our write: it holds (and publishes) what we decided.
         this.#cache.delete(streamId);
@@ -182,6 +185,7 @@ export class FusionProcessor {
       }
       metrics.streamEnds.inc({ outcome });
       this.#remember(streamId, { version, state });
+      await store.markEnded(streamId, this.#now());
       logger.info(
         { streamId, sessionEpoch: end.sessionEpoch, state: end.state, outcome },
         'end of session recorded',
@@ -205,15 +209,28 @@ export class FusionProcessor {
   async flushIdle(timing: FlushTiming): Promise<number> {
     let flushed = 0;
     const now = this.#now();
-    for (const [streamId, cached] of [...this.#cache.entries()]) {
-      if (now < flushDue(cached.state, timing).atUnixMs) continue;
+    const { store } = this.#deps;
+    // The cached streams, and the recorded ends of streams this replica does not hold (another replica, or
+    // this one before a restart, recorded them): those are loaded to check.
+    const candidates = new Set(this.#cache.keys());
+    for (const streamId of await store.pendingEnds()) candidates.add(streamId);
+    for (const streamId of candidates) {
+      const cached = this.#cache.get(streamId);
+      if (cached && now < flushDue(cached.state, timing).atUnixMs) continue;
       await this.#locks.run(streamId, async () => {
         for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt += 1) {
           // Fresh: another replica may have applied records (or an end) since.
-          const current = await this.#deps.store.load(streamId);
+          const current = await store.load(streamId);
+          if (current.version === '' || current.state.ended === null) {
+            // Expired, or no end pending any more (flushed elsewhere, or a new session began).
+            await store.clearEnded(streamId);
+            if (current.version === '') this.#cache.delete(streamId);
+            // A stream this replica does not hold is only checked for its end, not for idleness.
+            if (current.version === '' || !cached) return;
+          }
           const due = flushDue(current.state, timing);
           if (this.#now() < due.atUnixMs) {
-            this.#remember(streamId, current);
+            if (cached) this.#remember(streamId, current);
             return;
           }
           const state = structuredClone(current.state);
@@ -221,15 +238,17 @@ export class FusionProcessor {
           const outputs = flushStream(state, this.#deps.rules, this.#options);
           if (outputs.length === 0 && state.watermarkMs === before) {
             this.#cache.delete(streamId);
+            await store.clearEnded(streamId);
             return;
           }
-          const version = await this.#deps.store.save(streamId, current.version, state);
+          const version = await store.save(streamId, current.version, state);
           if (version === undefined) {
             this.#deps.metrics.stateConflicts.inc();
             continue;
           }
           if (outputs.length > 0) await this.#flush(streamId, { version, state });
           this.#cache.delete(streamId);
+          await store.clearEnded(streamId);
           this.#deps.metrics.idleFlushes.inc({ reason: due.reason });
           flushed += 1;
           return;

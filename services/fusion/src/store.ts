@@ -44,6 +44,39 @@ export class FusionStore {
     return `${this.#options.prefix}state:{${streamId}}`;
   }
 
+  /**
+   * The streams whose session end is recorded and not yet flushed, by when it was recorded: every replica's
+   * timer scans it, so an end survives the replica that recorded it (its cache) restarting within the grace.
+   */
+  endsKey(): string {
+    return `${this.#options.prefix}ends-pending`;
+  }
+
+  async markEnded(streamId: string, atUnixMs: number): Promise<void> {
+    try {
+      await this.#redis.zadd(this.endsKey(), atUnixMs, streamId);
+    } catch (error) {
+      throw fromRedisError(error, { streamId });
+    }
+  }
+
+  /** The oldest `limit` streams with a pending end. */
+  async pendingEnds(limit = 1_000): Promise<string[]> {
+    try {
+      return await this.#redis.zrange(this.endsKey(), 0, limit - 1);
+    } catch (error) {
+      throw fromRedisError(error);
+    }
+  }
+
+  async clearEnded(streamId: string): Promise<void> {
+    try {
+      await this.#redis.zrem(this.endsKey(), streamId);
+    } catch (error) {
+      throw fromRedisError(error, { streamId });
+    }
+  }
+
   async load(streamId: string): Promise<VersionedState> {
     try {
       const [version, json] = await this.#redis.hmget(this.key(streamId), 'v', 's');
