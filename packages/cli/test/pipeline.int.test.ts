@@ -22,7 +22,6 @@ import { collectTopic, testLogger } from '@livelens/runtime/testing';
 import { testInfrastructure, uniqueName, waitFor } from '@livelens/test-support';
 import {
   type FfmpegSource,
-  freeTcpPort,
   type GeneratedClip,
   generateClip,
   publishRtmp,
@@ -32,9 +31,10 @@ import {
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BENIGN_CLIP, type DemoClip, LIVE_COMMERCE_CLIP } from '../src/clips.js';
 import { formatTagEvent } from '../src/format.js';
-import { type Pipeline, type PipelineLayout, SERVICE_NAMES, startPipeline } from '../src/services.js';
+import { type Pipeline, SERVICE_NAMES, startPipeline } from '../src/services.js';
 import { ensureModels } from '../src/stack.js';
 import { parseMetrics, sum } from '../src/status.js';
+import { freeLayout } from './layout.js';
 
 const bin = new URL('../bin/livelens.js', import.meta.url).pathname;
 const run = promisify(execFile);
@@ -88,17 +88,7 @@ describe('the whole pipeline, as `livelens demo` runs it', () => {
       generateClip(BENIGN_CLIP.options),
     ]);
     rtmp = await startRtmpServer();
-    const ports = await Promise.all(Array.from({ length: 6 }, () => freeTcpPort()));
-    const layout: PipelineLayout = {
-      metricsPorts: {
-        ingest: ports[0] as number,
-        'frame-analyzer': ports[1] as number,
-        asr: ports[2] as number,
-        fusion: ports[3] as number,
-      },
-      ingestGrpcPort: ports[4] as number,
-      fusionGrpcPort: ports[5] as number,
-    };
+    const layout = await freeLayout();
     const partitions = (service: string) => ({ [`${service}_TOPIC_PARTITIONS`]: '2' });
     pipeline = await startPipeline({
       kafkaBrokers: kafkaBrokers.join(','),

@@ -5,17 +5,10 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { testInfrastructure, uniqueName } from '@livelens/test-support';
-import { freeTcpPort } from '@livelens/test-support/media';
 import { afterAll, describe, expect, it } from 'vitest';
 import { modelsDir } from '../src/paths.js';
-import {
-  answersReady,
-  detachedPid,
-  type PipelineLayout,
-  SERVICE_NAMES,
-  startDetached,
-  stopDetached,
-} from '../src/services.js';
+import { answersReady, detachedPid, SERVICE_NAMES, startDetached, stopDetached } from '../src/services.js';
+import { freeLayout } from './layout.js';
 
 describe('services in the background (livelens stack up / down)', () => {
   const saved = { home: process.env.LIVELENS_HOME, models: process.env.LIVELENS_MODELS_DIR };
@@ -36,17 +29,7 @@ describe('services in the background (livelens stack up / down)', () => {
     process.env.LIVELENS_HOME = home;
     process.env.LIVELENS_MODELS_DIR = models;
     const { kafkaBrokers, redisUrl } = testInfrastructure();
-    const ports = await Promise.all(Array.from({ length: 6 }, () => freeTcpPort()));
-    const layout: PipelineLayout = {
-      metricsPorts: {
-        ingest: ports[0] as number,
-        'frame-analyzer': ports[1] as number,
-        asr: ports[2] as number,
-        fusion: ports[3] as number,
-      },
-      ingestGrpcPort: ports[4] as number,
-      fusionGrpcPort: ports[5] as number,
-    };
+    const layout = await freeLayout();
     const ns = uniqueName('detached');
     const options = {
       kafkaBrokers: kafkaBrokers.join(','),
