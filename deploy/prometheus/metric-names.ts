@@ -3,6 +3,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { BRACKETS, skipBalanced, skipComment, skipString } from '../source-scan.js';
 
 // Shared by the deploy/ tests (prometheus.test.ts, naming.test.ts, deploy/grafana/grafana.test.ts): promtool,
 // and the metrics the services and the shared runtime really register, read from their source.
@@ -53,62 +54,6 @@ const runtimeMetricsFile = 'packages/runtime/src/kafka/metrics.ts';
 /** How the runtime's metric names begin: the service's prefix, `p`. */
 const placeholder = `\${p}`;
 
-/** Skips a string or template literal starting at `i` (its opening quote); returns the index after it. */
-function skipString(src: string, i: number): number {
-  const quote = src[i];
-  let j = i + 1;
-  while (j < src.length) {
-    const c = src[j];
-    if (c === '\\') j += 2;
-    else if (c === quote) return j + 1;
-    else if (quote === '`' && c === '$' && src[j + 1] === '{') j = skipBalanced(src, j + 1);
-    else j += 1;
-  }
-  throw new Error(`unterminated string at offset ${i}`);
-}
-
-/** Skips a comment starting at `i` when there is one; returns the index after it (or `i`). */
-function skipComment(src: string, i: number): number {
-  if (src[i] !== '/') return i;
-  if (src[i + 1] === '/') {
-    const end = src.indexOf('\n', i);
-    return end < 0 ? src.length : end + 1;
-  }
-  if (src[i + 1] === '*') {
-    const end = src.indexOf('*/', i + 2);
-    if (end < 0) throw new Error(`unterminated comment at offset ${i}`);
-    return end + 2;
-  }
-  return i;
-}
-
-const opening: Record<string, string> = { '(': ')', '[': ']', '{': '}' };
-
-/** From an opening bracket at `i`, the index after its matching closing bracket (strings and comments skipped). */
-function skipBalanced(src: string, i: number): number {
-  const stack: string[] = [];
-  let j = i;
-  while (j < src.length) {
-    const c = src[j] as string;
-    if (c === "'" || c === '"' || c === '`') {
-      j = skipString(src, j);
-      continue;
-    }
-    const afterComment = skipComment(src, j);
-    if (afterComment !== j) {
-      j = afterComment;
-      continue;
-    }
-    if (opening[c]) stack.push(opening[c]);
-    else if (c === ')' || c === ']' || c === '}') {
-      if (stack.pop() !== c) throw new Error(`unbalanced '${c}' at offset ${j}`);
-      if (stack.length === 0) return j + 1;
-    }
-    j += 1;
-  }
-  throw new Error(`unclosed bracket at offset ${i}`);
-}
-
 /** The top-level `key: value` properties of an object literal's text (`{ ... }`); methods are left out. */
 function properties(object: string): Map<string, string> {
   const props = new Map<string, string>();
@@ -124,7 +69,7 @@ function properties(object: string): Map<string, string> {
     const c = inner[j] as string;
     if (c === "'" || c === '"' || c === '`') j = skipString(inner, j);
     else if (skipComment(inner, j) !== j) j = skipComment(inner, j);
-    else if (opening[c]) j = skipBalanced(inner, j);
+    else if (BRACKETS[c]) j = skipBalanced(inner, j);
     else if (c === ',') {
       flush(j);
       j += 1;
