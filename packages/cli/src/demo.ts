@@ -117,18 +117,21 @@ async function demoSteps(
       progress.detail('generating the live-commerce clip (ffmpeg + espeak-ng)');
       generated = await step(generateClip(clip.options));
       progress.finish(`${generated.path} (${generated.durationS} s${generated.cached ? ', cached' : ''})`);
-      const rtmp: RtmpServer = await step(startRtmpServer());
-      cleanups.push(() => rtmp.stop());
+      // Stopped however the demo ends, also when Ctrl-C comes while it starts.
+      const rtmpStarting = startRtmpServer();
+      cleanups.push(async () => (await rtmpStarting.catch(() => undefined))?.stop());
+      const rtmp: RtmpServer = await step(rtmpStarting);
       const url = rtmp.url(`demo-${randomUUID().slice(0, 8)}`);
       const file = generated.path;
       const name = clip.name;
       sourceUrl = url;
       // Published once ingest plays the stream, so that media time 0 is the clip's start.
       publish = async () => {
-        const p = await publishRtmp(file, url, { loop: options.loop ?? false });
+        const publishing = publishRtmp(file, url, { loop: options.loop ?? false });
+        cleanups.push(async () => (await publishing.catch(() => undefined))?.stop());
+        const p = await publishing;
         publisher = p;
         publishStartedMs = Date.now();
-        cleanups.push(() => p.stop());
         say(`publishing ${name} to ${url} in real time${options.loop ? ' (looping)' : ''}`);
       };
     }
