@@ -1,19 +1,9 @@
 // How the CLI prints tags: one block per tag event, time, stream, tag, score, evidence and rationale.
 import { EpisodeState, Modality, Severity, type TagEvent, TagKind } from '@livelens/contracts';
 
-const KIND: Record<number, string> = { [TagKind.INTENT]: 'intent', [TagKind.RISK]: 'risk' };
-const STATE: Record<number, string> = {
-  [EpisodeState.OPEN]: 'OPEN',
-  [EpisodeState.UPDATE]: 'UPDATE',
-  [EpisodeState.CLOSE]: 'CLOSE',
-};
-const SEVERITY: Record<number, string> = {
-  [Severity.INFO]: 'info',
-  [Severity.LOW]: 'low',
-  [Severity.MEDIUM]: 'medium',
-  [Severity.HIGH]: 'high',
-  [Severity.CRITICAL]: 'critical',
-};
+/** An enum value's name as protobuf-es generates it (`TagKind.RISK` → 'RISK'), 'UNSPECIFIED' when unknown. */
+const enumName = (values: Record<number, string>, value: number) =>
+  value === 0 ? 'UNSPECIFIED' : (values[value] ?? 'UNSPECIFIED');
 const MODALITY: Record<number, string> = {
   [Modality.SPEECH]: 'said',
   [Modality.VISUAL_TEXT]: 'seen',
@@ -27,8 +17,8 @@ export function mediaTime(ms: number | bigint): string {
   return `${minutes}:${(total - minutes * 60).toFixed(1).padStart(4, '0')}`;
 }
 
-export const kindName = (kind: TagKind) => KIND[kind] ?? 'unknown';
-export const stateName = (state: EpisodeState) => STATE[state] ?? 'UNKNOWN';
+export const kindName = (kind: TagKind) => (kind === 0 ? 'unknown' : enumName(TagKind, kind).toLowerCase());
+export const stateName = (state: EpisodeState) => (state === 0 ? 'UNKNOWN' : enumName(EpisodeState, state));
 
 export interface FormatOptions {
   /** ANSI colours. */
@@ -48,7 +38,7 @@ export function formatTagEvent(event: TagEvent, options: FormatOptions = {}): st
     paint('2', new Date(Number(event.emittedTimeUnixMs)).toISOString().slice(11, 23)),
     event.streamId,
     paint(risk ? '1;31' : '1;36', event.tagId),
-    `${kindName(event.kind)}/${SEVERITY[event.severity] ?? 'unspecified'}`,
+    `${kindName(event.kind)}/${enumName(Severity, event.severity).toLowerCase()}`,
     `score ${event.score.toFixed(2)}`,
     stateName(event.state),
     `media ${window}`,

@@ -5,8 +5,7 @@ import { execFile, spawn } from 'node:child_process';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { defaultCacheDir, describeSource, loadManifest, resolveModel } from '@livelens/inference';
-import { LiveLensError } from '@livelens/runtime';
+import { defaultCacheDir, describeSource, loadManifest, resolveModels } from '@livelens/inference';
 import { modelsDir, stackScript } from './paths.js';
 import { Progress } from './progress.js';
 
@@ -118,15 +117,15 @@ export async function ensureModels(options: { verifyOnly?: boolean; only?: reado
   const progress = new Progress(options.verifyOnly ? 'models verify' : 'models fetch', {
     total: entries.length,
   });
-  const failures: string[] = [];
-  for (const [i, entry] of entries.entries()) {
-    progress.tick(i, `${entry.id}@${entry.version} (${describeSource(entry.source)})`);
-    try {
-      await resolveModel(entry, { cacheDir, fetch: !options.verifyOnly, manifest });
-    } catch (error) {
-      failures.push(`${entry.id}@${entry.version}: ${LiveLensError.from(error).message}`);
-    }
-  }
+  const outcomes = await resolveModels(manifest, {
+    cacheDir,
+    fetch: !options.verifyOnly,
+    ...(options.only ? { only: options.only } : {}),
+    onStart: (entry, i) => progress.tick(i, `${entry.id}@${entry.version} (${describeSource(entry.source)})`),
+  });
+  const failures = outcomes.flatMap((o) =>
+    'error' in o ? [`${o.entry.id}@${o.entry.version}: ${o.error.message}`] : [],
+  );
   progress.tick(entries.length, '');
   if (failures.length > 0) {
     progress.finish(`${failures.length} of ${entries.length} failed`);

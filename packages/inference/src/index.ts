@@ -47,8 +47,10 @@ export {
   cachedPath,
   defaultCacheDir,
   describeSource,
+  type ModelOutcome,
   type ResolveOptions,
   resolveModel,
+  resolveModels,
   sha256File,
 } from './resolve.js';
 export { OpenNsfwClassifier, preprocessOpenNsfw } from './risk/open-nsfw.js';

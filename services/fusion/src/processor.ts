@@ -48,6 +48,13 @@ export interface FusionProcessorOptions extends FusionSettings {
 /** Compare-and-set attempts per record before it fails (retriable: the consumer loop retries it). */
 const MAX_ATTEMPTS = 8;
 
+/** A stream whose state other writers changed under every one of our MAX_ATTEMPTS compare-and-sets. */
+const keptChanging = (streamId: string) =>
+  new LiveLensError(`stream ${streamId}: state kept changing under ${MAX_ATTEMPTS} attempts`, {
+    code: 'unavailable',
+    context: { streamId },
+  });
+
 export class FusionProcessor {
   readonly #deps: FusionProcessorDeps;
   readonly #options: FusionProcessorOptions;
@@ -139,10 +146,7 @@ export class FusionProcessor {
       }
       return;
     }
-    throw new LiveLensError(`stream ${streamId}: state kept changing under ${MAX_ATTEMPTS} attempts`, {
-      code: 'unavailable',
-      context: { streamId },
-    });
+    throw keptChanging(streamId);
   }
 
   /**
@@ -192,10 +196,7 @@ export class FusionProcessor {
       );
       return outcome;
     }
-    throw new LiveLensError(`stream ${streamId}: state kept changing under ${MAX_ATTEMPTS} attempts`, {
-      code: 'unavailable',
-      context: { streamId },
-    });
+    throw keptChanging(streamId);
   }
 
   /**
