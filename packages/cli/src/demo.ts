@@ -213,7 +213,11 @@ async function demoSteps(
     cleanups.push(async () => clearInterval(status));
 
     // Until the clip ends (or the source ends, or Ctrl-C, or a service dies).
-    type End = { kind: 'interrupted' | 'service_exited' | 'clip_published' | 'stream_ended'; text: string };
+    type End = {
+      kind: 'interrupted' | 'service_exited' | 'clip_published' | 'stream_ended';
+      text: string;
+      failed?: boolean;
+    };
     const ended = new Promise<End>((resolveEnd) => {
       const interrupt = () => resolveEnd({ kind: 'interrupted', text: 'interrupted' });
       if (signal.aborted) interrupt();
@@ -233,6 +237,7 @@ async function demoSteps(
           resolveEnd({
             kind: 'stream_ended',
             text: `stream ${StreamState[state]}: ${info?.stream?.lastError || 'source ended'}`,
+            failed: state === StreamState.FAILED,
           });
         }
       }, 2_000);
@@ -258,7 +263,8 @@ async function demoSteps(
         ? `stream stopped; every tag episode closed (${seen.length} tag events)`
         : `stream stopped; ${open.size} episode(s) still open after 30 s`,
     );
-    if (!clip || !generated) return 0;
+    // A source that failed (refused, not media, gave up reconnecting) is a failed demo, said above.
+    if (!clip || !generated) return why.failed ? 1 : 0;
 
     // The generated clip: did each expected tag arrive, and how long after its cue?
     let missing = 0;
