@@ -194,6 +194,90 @@ export async function startPipeline(options: PipelineOptions): Promise<Pipeline>
   };
 }
 
+/** Where a further replica of a service listens, and what sets it apart from the first. */
+export interface ReplicaOptions {
+  /** A short name, unique per service (`b`, `c`, ...): its log file, Kafka client id and ingest replica id. */
+  readonly replica: string;
+  readonly metricsPort: number;
+  /** ingest and fusion: the port of its gRPC server. */
+  readonly grpcPort?: number;
+}
+
+/** One service process started by {@link startReplica}. */
+export interface ServiceProcess {
+  readonly name: ServiceName;
+  readonly replica: string;
+  readonly pid: number;
+  readonly metricsUrl: string;
+  /** ingest and fusion: `127.0.0.1:<grpcPort>`. */
+  readonly grpcAddress: string | undefined;
+  readonly logFile: string;
+  /** Resolves when the process has exited, for whatever reason. */
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** SIGTERM (a drain), SIGKILL after `timeoutMs`. */
+  stop(timeoutMs?: number): Promise<void>;
+  /** SIGKILL at once, no drain (a crashed replica); resolves when it is gone. */
+  kill(): Promise<void>;
+}
+
+/**
+ * Starts one more replica of a service of the pipeline `options` describes (same brokers, topics, consumer
+ * groups and Redis keys), on its own ports, attached to this process; waits until it answers /readyz. The
+ * replicas of a service share its work through their consumer group (analyzers, fusion) or their leases
+ * (ingest).
+ */
+export async function startReplica(
+  name: ServiceName,
+  options: PipelineOptions,
+  replica: ReplicaOptions,
+): Promise<ServiceProcess> {
+  assertBuilt(name);
+  const base = options.layout ?? DEFAULT_LAYOUT;
+  const grpcPort = replica.grpcPort;
+  if ((name === 'ingest' || name === 'fusion') && grpcPort === undefined) {
+    throw new ServiceStartError(`a replica of ${name} needs a gRPC port of its own`);
+  }
+  const layout: PipelineLayout = {
+    metricsPorts: { ...base.metricsPorts, [name]: replica.metricsPort },
+    ingestGrpcPort: name === 'ingest' ? (grpcPort as number) : base.ingestGrpcPort,
+    fusionGrpcPort: name === 'fusion' ? (grpcPort as number) : base.fusionGrpcPort,
+  };
+  const ns = options.namespace ?? 'livelens';
+  const env = {
+    ...serviceEnv(name, { ...options, layout }),
+    KAFKA_CLIENT_ID: `${ns}-${name}-${replica.replica}`,
+    ...(name === 'ingest' ? { INGEST_REPLICA_ID: `${ns}-ingest-${replica.replica}` } : {}),
+    ...(options.env?.[name] ?? {}),
+  };
+  const logDir = options.logDir ?? logsDir();
+  await mkdir(logDir, { recursive: true });
+  const logFile = join(logDir, `${name}.${replica.replica}.log`);
+  const child = spawnService(name, env, logFile, true);
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) =>
+    child.once('exit', (code, signal) => r({ code, signal })),
+  );
+  try {
+    await waitReady(name, child, replica.metricsPort, logFile, options.readyTimeoutMs ?? 180_000);
+  } catch (error) {
+    await terminate(child, 5_000);
+    throw error;
+  }
+  return {
+    name,
+    replica: replica.replica,
+    pid: child.pid as number,
+    metricsUrl: `http://127.0.0.1:${replica.metricsPort}/metrics`,
+    grpcAddress: grpcPort === undefined ? undefined : `127.0.0.1:${grpcPort}`,
+    logFile,
+    exited,
+    stop: (timeoutMs = 30_000) => terminate(child, timeoutMs),
+    async kill() {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      await exited;
+    },
+  };
+}
+
 /**
  * Fails when a port of the layout already answers: another pipeline (a second demo, `livelens stack up`)
  * would answer our readiness checks while our service dies on EADDRINUSE.

@@ -160,6 +160,12 @@ export const asrConfigFields = {
     '16',
   ),
   groupId: field('ASR_GROUP_ID', env.string(), 'Kafka consumer group of the ASR replicas.', 'livelens-asr'),
+  sessionTimeoutMs: field(
+    'ASR_SESSION_TIMEOUT_MS',
+    env.int(6_000, 300_000),
+    "Kafka consumer session timeout: how soon a crashed replica's partitions move to the others.",
+    '30000',
+  ),
   createTopics: field(
     'ASR_CREATE_TOPICS',
     env.bool(),

@@ -99,6 +99,8 @@ export function createAsrService(deps: AsrDeps, config: AsrConfig): AsrServiceHa
   // still open is only in memory, so the commit limit keeps its chunks uncommitted (nothing lost on restart).
   const loop = deps.kafka.consumerLoop(topics.audio, (record) => pipeline.handle(record), {
     groupId: config.groupId,
+    sessionTimeoutMs: config.sessionTimeoutMs,
+    heartbeatIntervalMs: Math.min(3_000, Math.floor(config.sessionTimeoutMs / 3)),
     service: 'asr',
     deadLetters: deps.publisher,
     dlqTopic: topics.dlq,

@@ -88,6 +88,12 @@ export const frameAnalyzerConfigFields = {
     'Kafka consumer group of the analyzer replicas.',
     'livelens-frame-analyzer',
   ),
+  sessionTimeoutMs: field(
+    'FRAME_ANALYZER_SESSION_TIMEOUT_MS',
+    env.int(6_000, 300_000),
+    "Kafka consumer session timeout: how soon a crashed replica's partitions move to the others.",
+    '30000',
+  ),
   ocrDetMaxSide: field(
     'FRAME_ANALYZER_OCR_DET_MAX_SIDE',
     env.int(32, 4096),

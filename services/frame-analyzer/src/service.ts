@@ -105,6 +105,8 @@ export function createFrameAnalyzerService(
     },
     {
       groupId: config.groupId,
+      sessionTimeoutMs: config.sessionTimeoutMs,
+      heartbeatIntervalMs: Math.min(3_000, Math.floor(config.sessionTimeoutMs / 3)),
       service: 'frame-analyzer',
       deadLetters: deps.publisher,
       dlqTopic: topics.dlq,
