@@ -9,13 +9,14 @@
 // CPU comes from /proc/<pid>/stat (utime+stime) deltas, memory from VmRSS. Publishers are not counted.
 // Prints a Markdown table (ratios ingest/baseline from the same run) and writes bench/results/ingest-density.json.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { IngestService } from '@livelens/contracts';
 import { createGrpcClient } from '@livelens/runtime';
 import { repoRoot, resolveInfrastructure, uniqueName } from '@livelens/test-support';
 import { generateClip, publishRtmp, startRtmpServer } from '@livelens/test-support/media';
+import { childrenOf, cpuSeconds, rssMb } from './proc.js';
 
 const args = process.argv.slice(2);
 const arg = (name: string, fallback: string) => {
@@ -24,41 +25,8 @@ const arg = (name: string, fallback: string) => {
 };
 const counts = arg('streams', '1,4,8').split(',').map(Number);
 const seconds = Number(arg('seconds', '15'));
-const CLK_TCK = 100;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-function cpuSeconds(pid: number): number {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
-  } catch {
-    return 0;
-  }
-}
-function rssMb(pid: number): number {
-  try {
-    const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return match ? Number(match[1]) / 1024 : 0;
-  } catch {
-    return 0;
-  }
-}
-function childrenOf(pid: number, comm: string): number[] {
-  const out: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      if (ppid === pid && name === comm) out.push(Number(entry));
-    } catch {
-      // gone
-    }
-  }
-  return out;
-}
 /** CPU seconds used by `pids` over `ms`, and their summed RSS at the end. */
 async function measure(pids: () => number[], ms: number) {
   const start = new Map(pids().map((p) => [p, cpuSeconds(p)]));

@@ -255,7 +255,9 @@ describe('AsrPipeline', () => {
     expect(publisher.sent[0]?.words.map((w) => [w.text, Number(w.startMs), Number(w.endMs)])).toEqual([
       ['heard 1.50 s', 1_000, 2_100],
     ]);
+    // The first chunk's capture, and the last's (when the speech had been heard: latency counts from there).
     expect(publisher.sent[0]?.captureTimeUnixMs).toBe(1_000n);
+    expect(publisher.sent[0]?.lastCaptureTimeUnixMs).toBe(1_002n);
     // Published: the commit may move to the chunk holding retainFrom (chunk 2 here).
     expect(pipeline.commitLimit('live.audio.v1', 0)).toBe('12');
     expect(await metric('livelens_asr_chunks_total', { outcome: 'duplicate' })).toBe(1);

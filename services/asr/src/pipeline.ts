@@ -582,6 +582,7 @@ export class AsrPipeline {
         }),
       ),
       captureTimeUnixMs: segment.chunks[0]?.captureTimeUnixMs ?? 0n,
+      lastCaptureTimeUnixMs: segment.chunks.at(-1)?.captureTimeUnixMs ?? 0n,
     });
   }
 }

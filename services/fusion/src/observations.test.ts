@@ -124,6 +124,10 @@ describe('records to observations', () => {
       mediaTimeMs: 13_500,
       captureTimeUnixMs: 1_000_010_500,
     });
+    // Latency counts from the last chunk when the segment says when it was heard.
+    expect(
+      transcriptRecord({ ...segment, lastCaptureTimeUnixMs: 1_000_013_600n }, position)?.captureTimeUnixMs,
+    ).toBe(1_000_013_600);
     expect(record?.observations).toHaveLength(1);
     expect(record?.observations[0]).toMatchObject({
       kind: 'speech',

@@ -150,7 +150,10 @@ export function transcriptRecord(segment: TranscriptSegment, at: RecordPosition)
   if (!segment.final) return undefined;
   const startMs = Number(segment.startMs);
   const endMs = Math.max(startMs, Number(segment.endMs));
-  const capture = Number(segment.captureTimeUnixMs);
+  // What the segment says was known once its last chunk was heard: latency counts from there.
+  const capture = Number(
+    segment.lastCaptureTimeUnixMs > 0n ? segment.lastCaptureTimeUnixMs : segment.captureTimeUnixMs,
+  );
   const confidence =
     segment.words.length > 0
       ? segment.words.reduce((sum, w) => sum + w.confidence, 0) / segment.words.length

@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file livelens/v1/transcript.proto.
  */
 export const file_livelens_v1_transcript: GenFile = /*@__PURE__*/
-  fileDesc("ChxsaXZlbGVucy92MS90cmFuc2NyaXB0LnByb3RvEgtsaXZlbGVucy52MSJKCgRXb3JkEgwKBHRleHQYASABKAkSEAoIc3RhcnRfbXMYAiABKAMSDgoGZW5kX21zGAMgASgDEhIKCmNvbmZpZGVuY2UYBCABKAIijAMKEVRyYW5zY3JpcHRTZWdtZW50EhEKCXN0cmVhbV9pZBgBIAEoCRIVCg1zZXNzaW9uX2Vwb2NoGAIgASgJEhIKCnNlZ21lbnRfaWQYAyABKAkSCwoDc2VxGAQgASgEEhAKCHN0YXJ0X21zGAUgASgDEg4KBmVuZF9tcxgGIAEoAxIMCgR0ZXh0GAcgASgJEiAKBXdvcmRzGAggAygLMhEubGl2ZWxlbnMudjEuV29yZBIQCghsYW5ndWFnZRgJIAEoCRIcChRsYW5ndWFnZV9wcm9iYWJpbGl0eRgKIAEoAhINCgVmaW5hbBgLIAEoCBITCgthdmdfbG9ncHJvYhgMIAEoAhIWCg5ub19zcGVlY2hfcHJvYhgNIAEoAhIQCghtb2RlbF9pZBgOIAEoCRIVCg1tb2RlbF92ZXJzaW9uGA8gASgJEicKB3NvdXJjZXMYECADKAsyFi5saXZlbGVucy52MS5Tb3VyY2VSZWYSHAoUY2FwdHVyZV90aW1lX3VuaXhfbXMYESABKANiBnByb3RvMw", [file_livelens_v1_common]);
+  fileDesc("ChxsaXZlbGVucy92MS90cmFuc2NyaXB0LnByb3RvEgtsaXZlbGVucy52MSJKCgRXb3JkEgwKBHRleHQYASABKAkSEAoIc3RhcnRfbXMYAiABKAMSDgoGZW5kX21zGAMgASgDEhIKCmNvbmZpZGVuY2UYBCABKAIirwMKEVRyYW5zY3JpcHRTZWdtZW50EhEKCXN0cmVhbV9pZBgBIAEoCRIVCg1zZXNzaW9uX2Vwb2NoGAIgASgJEhIKCnNlZ21lbnRfaWQYAyABKAkSCwoDc2VxGAQgASgEEhAKCHN0YXJ0X21zGAUgASgDEg4KBmVuZF9tcxgGIAEoAxIMCgR0ZXh0GAcgASgJEiAKBXdvcmRzGAggAygLMhEubGl2ZWxlbnMudjEuV29yZBIQCghsYW5ndWFnZRgJIAEoCRIcChRsYW5ndWFnZV9wcm9iYWJpbGl0eRgKIAEoAhINCgVmaW5hbBgLIAEoCBITCgthdmdfbG9ncHJvYhgMIAEoAhIWCg5ub19zcGVlY2hfcHJvYhgNIAEoAhIQCghtb2RlbF9pZBgOIAEoCRIVCg1tb2RlbF92ZXJzaW9uGA8gASgJEicKB3NvdXJjZXMYECADKAsyFi5saXZlbGVucy52MS5Tb3VyY2VSZWYSHAoUY2FwdHVyZV90aW1lX3VuaXhfbXMYESABKAMSIQoZbGFzdF9jYXB0dXJlX3RpbWVfdW5peF9tcxgSIAEoA2IGcHJvdG8z", [file_livelens_v1_common]);
 
 /**
  * A recognised word with its timing from cross-attention alignment.
@@ -148,11 +148,19 @@ export type TranscriptSegment = Message<"livelens.v1.TranscriptSegment"> & {
   sources: SourceRef[];
 
   /**
-   * Capture time of the segment's first audio chunk (for end-to-end latency).
+   * Capture time of the segment's first audio chunk.
    *
    * @generated from field: int64 capture_time_unix_ms = 17;
    */
   captureTimeUnixMs: bigint;
+
+  /**
+   * Capture time of the segment's last audio chunk: when the speech it holds had been heard. End-to-end
+   * latency of what is derived from the segment counts from here (0 from producers older than this field).
+   *
+   * @generated from field: int64 last_capture_time_unix_ms = 18;
+   */
+  lastCaptureTimeUnixMs: bigint;
 };
 
 /**
