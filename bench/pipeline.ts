@@ -14,12 +14,19 @@
 //             with batching off (batch size 1), and its own ingest and fusion (topics are per deployment, so a
 //             per-stream analyzer needs per-stream topics).
 // For each N (up the list until an N does not keep up, then bisecting the gap) the streams run `--warmup` s,
-// then are measured for `--seconds` s. End-to-end latency is exact, per record, from the output topics: frames
-// (capture → analysis published), speech (capture of the segment's last audio chunk → final transcript read),
-// tags (capture of the newest evidence record → tag event read; opens and updates). An N keeps up when every
-// path's p95 is under `--p95` s (5), the analyzer and ASR process at least 90 % of what ingest publishes, and
-// under 2 % of frames are shed. CPU is /proc/<pid>/stat over the window (ingest's ffmpeg children apart),
-// memory the highest VmRSS sum per service, sampled every second. Publishers (ffmpeg -c copy) are not counted.
+// then are measured for `--seconds` s, after the previous N's backlog has drained. End-to-end latency is exact,
+// per record, from the output topics: frames (capture → analysed, the analyzer's own timestamp), speech
+// (capture of the segment's last audio chunk → final transcript read here), tags (capture of the newest record
+// behind the evidence → tag event read here; opens and updates apart). An N keeps up when:
+//   - frames, speech and tag opens each have p95 under `--p95` s (5); tag updates wait for complete windows by
+//     design (fusion's early firing opens tags, not updates) and are reported only;
+//   - ingest publishes at least 90 % of N frames/s and N s/s of audio, with no gap and nothing shed;
+//   - the frame analyzer gets through (analyses + frames shed as stale) at least 90 % of the frames ingest
+//     publishes, with under 2 % shed, and the ASR through at least 90 % of the audio;
+//   - with `--providers cuda,...`, the frame analyzer ran on the GPU.
+// CPU is /proc/<pid>/stat at the window's edges (ingest's ffmpeg children apart), memory the highest VmRSS per
+// service and of all of them together, sampled every second; stage rates are the services' own counters.
+// Publishers (ffmpeg -c copy) are not counted. The largest N is printed as "≥ N" when the list ended first.
 //
 // Prints Markdown tables and writes bench/results/pipeline.json.
 import { execFileSync } from 'node:child_process';
@@ -237,6 +244,10 @@ interface Trial {
   readonly latency: Record<LatencyPath, Latency>;
   readonly cpuCores: Record<string, number>;
   readonly peakRssMb: Record<string, number>;
+  /** The highest sum of every service's RSS at one sample (the per-service peaks may come at different times). */
+  readonly peakTotalRssMb: number;
+  /** Whether the previous trial's backlog had drained before this one started. */
+  readonly startedDrained: boolean;
   readonly processes: Record<string, number>;
   /** The ONNX Runtime providers the analyses of the window name (`models[].execution_provider`). */
   readonly executionProviders: string[];
@@ -312,6 +323,8 @@ async function runTrial(
   const used = mode === 'ours' ? [deployments[0] as Deployment] : deployments.slice(0, n);
   const streamIds = Array.from({ length: n }, (_, i) => `${mode}-n${n}-s${i}`);
   const clients = used.map((d) => createGrpcClient(IngestService, d.pipeline.ingestAddress));
+  // The previous N's backlog is not this N's load: let it drain first (and say so when it did not).
+  const startedDrained = await drain(used);
   const clientOf = (i: number) => (mode === 'ours' ? clients[0] : clients[i]) as (typeof clients)[number];
   try {
     for (const [i, streamId] of streamIds.entries()) {
@@ -331,38 +344,51 @@ async function runTrial(
     await sleep(warmupS * 1000);
 
     const pidsAt = () => processes(used);
-    const startPids = pidsAt();
-    const cpuStart = new Map(
-      Object.values(startPids)
-        .flat()
-        .map((pid) => [pid, cpuSeconds(pid)]),
-    );
+    // Counters are read around the window (their own interval is the divisor); CPU right at its edges, with the
+    // last value seen kept for a process that exits inside it (an ffmpeg restarted by ingest).
     const before = await scrapeAll(used);
+    const beforeAtMs = Date.now();
+    const cpuStart = new Map<number, number>();
+    const cpuLast = new Map<number, number>();
+    const readCpu = (pid: number) => {
+      const now = cpuSeconds(pid);
+      if (now > 0) cpuLast.set(pid, now);
+      return now;
+    };
+    for (const pid of Object.values(pidsAt()).flat()) cpuStart.set(pid, readCpu(pid));
     const fromMs = Date.now();
     const peak: Record<string, number> = {};
+    let peakTotal = 0;
     const counted: Record<string, Set<number>> = {};
     while (Date.now() - fromMs < seconds * 1000) {
+      let all = 0;
       for (const [kind, pids] of Object.entries(pidsAt())) {
         const total = pids.reduce((s, pid) => s + rssMb(pid), 0);
+        all += total;
         peak[kind] = Math.max(peak[kind] ?? 0, total);
         counted[kind] ??= new Set();
         for (const pid of pids) {
           counted[kind].add(pid);
-          if (!cpuStart.has(pid)) cpuStart.set(pid, cpuSeconds(pid)); // an ffmpeg restarted in the window
+          if (!cpuStart.has(pid))
+            cpuStart.set(pid, readCpu(pid)); // a process started in the window
+          else readCpu(pid);
         }
       }
+      peakTotal = Math.max(peakTotal, all);
       await sleep(1_000);
     }
+    for (const pid of cpuLast.keys()) readCpu(pid);
     const toMs = Date.now();
     const windowS = (toMs - fromMs) / 1000;
     const after = await scrapeAll(used);
+    const rateS = (Date.now() - beforeAtMs) / 1000;
     const cpuCores: Record<string, number> = {};
     for (const [kind, pids] of Object.entries(counted)) {
       cpuCores[kind] =
-        [...pids].reduce((s, pid) => s + Math.max(0, cpuSeconds(pid) - (cpuStart.get(pid) ?? 0)), 0) /
+        [...pids].reduce((s, pid) => s + Math.max(0, (cpuLast.get(pid) ?? 0) - (cpuStart.get(pid) ?? 0)), 0) /
         windowS;
     }
-    const delta = (metric: string) => (sum(after, metric) - sum(before, metric)) / windowS;
+    const delta = (metric: string) => (sum(after, metric) - sum(before, metric)) / rateS;
     const rates = {
       'ingest frames/s': delta('livelens_ingest_frames_published_total'),
       'ingest audio s/s': delta('livelens_ingest_audio_published_seconds_total'),
@@ -372,6 +398,8 @@ async function runTrial(
       'asr speech s/s': delta('livelens_asr_speech_seconds_total'),
       'fusion records/s': delta('livelens_fusion_records_total'),
       'tag events/s': delta('livelens_fusion_tag_events_total'),
+      'ingest gaps/s': delta('livelens_ingest_gaps_total'),
+      'ingest samples shed/s': delta('livelens_ingest_samples_shed_total'),
     };
     const executionProviders = [
       ...new Set(
@@ -390,11 +418,24 @@ async function runTrial(
       toMs,
     );
     const reasons: string[] = [];
+    // A GPU run that fell back to the CPU is not a GPU figure (the ASR names no provider in its records: its log
+    // says which one loaded).
+    const wanted = providers.split(',')[0] ?? 'cpu';
+    if (wanted !== 'cpu' && !executionProviders.some((p) => p.endsWith(`: ${wanted}`))) {
+      reasons.push(`the frame analyzer did not run on ${wanted} (${executionProviders.join(', ')})`);
+    }
     for (const path of BOUNDED) {
       const l = lat[path];
       if (l.n === 0) reasons.push(`no ${path} in the window`);
       else if (!(l.p95 < p95BoundS)) reasons.push(`${path} p95 ${l.p95.toFixed(1)} s`);
     }
+    // Ingest keeps up with the sources: N frames/s and N s/s of audio, no gap, nothing shed on its way out.
+    if (rates['ingest frames/s'] < 0.9 * n)
+      reasons.push(`ingest ${rates['ingest frames/s'].toFixed(2)} frames/s of ${n}`);
+    if (rates['ingest audio s/s'] < 0.9 * n)
+      reasons.push(`ingest audio ${rates['ingest audio s/s'].toFixed(2)} s/s of ${n}`);
+    if (rates['ingest gaps/s'] > 0 || rates['ingest samples shed/s'] > 0)
+      reasons.push('ingest reported gaps or shed samples');
     const framesDone = rates['analyzed frames/s'] + rates['shed frames/s'];
     if (framesDone < 0.9 * rates['ingest frames/s'])
       reasons.push(`frames ${framesDone.toFixed(2)}/s of ${rates['ingest frames/s'].toFixed(2)}/s`);
@@ -414,6 +455,8 @@ async function runTrial(
       latency: lat,
       cpuCores,
       peakRssMb: peak,
+      peakTotalRssMb: peakTotal,
+      startedDrained,
       processes: Object.fromEntries(Object.entries(counted).map(([k, v]) => [k, v.size])),
       executionProviders,
     };
@@ -424,22 +467,30 @@ async function runTrial(
         .catch(() => undefined);
     }
     for (const c of clients) c.close();
-    // Let what is queued drain before the next N: its backlog is not the next N's load.
-    await drain(used);
   }
 }
 
-/** Waits (up to 60 s) until the analyzers and fusion have no consumer lag. */
-async function drain(deployments: readonly Deployment[]): Promise<void> {
+/**
+ * Waits (up to 60 s) until no consumer of the deployments has lag on two scrapes 2 s apart (the gauge is set
+ * per fetched batch, so one zero may precede records still on their way). False when it did not drain.
+ */
+async function drain(deployments: readonly Deployment[]): Promise<boolean> {
   const deadline = Date.now() + 60_000;
+  let zeros = 0;
   while (Date.now() < deadline) {
-    const samples = await scrapeAll(deployments);
-    const lag = samples
-      .filter((s) => s.name.endsWith('_consumer_lag_messages'))
-      .reduce((t, s) => t + Math.max(0, s.value), 0);
-    if (lag === 0) return;
-    await sleep(1_000);
+    try {
+      const samples = await scrapeAll(deployments);
+      const lag = samples
+        .filter((s) => s.name.endsWith('_consumer_lag_messages'))
+        .reduce((t, s) => t + Math.max(0, s.value), 0);
+      zeros = lag === 0 ? zeros + 1 : 0;
+      if (zeros >= 2) return true;
+    } catch {
+      zeros = 0;
+    }
+    await sleep(2_000);
   }
+  return false;
 }
 
 // ---------------------------------------------------------------- report
@@ -478,7 +529,7 @@ function report(trials: readonly Trial[], machine: string, speechShare: number):
       trials.map((t) => [
         t.mode,
         t.streams,
-        t.keepsUp ? 'yes' : `no (${t.why})`,
+        `${t.keepsUp ? 'yes' : `no (${t.why})`}${t.startedDrained ? '' : ' (started before the previous backlog drained)'}`,
         f(t.rates['ingest frames/s'] as number, 2),
         f(t.rates['analyzed frames/s'] as number, 2),
         f(t.shedFraction * 100),
@@ -518,12 +569,18 @@ function report(trials: readonly Trial[], machine: string, speechShare: number):
         ...KINDS.map((k) => `${f(t.cpuCores[k] ?? 0, 2)} / ${f(t.peakRssMb[k] ?? 0, 0)}`),
         f(total(t.cpuCores), 2),
         f(total(t.cpuCores) / t.streams, 2),
-        f(total(t.peakRssMb), 0),
+        f(t.peakTotalRssMb, 0),
       ]),
     ),
   );
-  const best = (mode: Mode) =>
+  // The largest N that kept up; "≥ N" when no larger N was tried (the list ended first).
+  const bestN = (mode: Mode) =>
     Math.max(0, ...trials.filter((t) => t.mode === mode && t.keepsUp).map((t) => t.streams));
+  const best = (mode: Mode) => {
+    const n = bestN(mode);
+    const failedAbove = trials.some((t) => t.mode === mode && !t.keepsUp && t.streams > n);
+    return failedAbove || n === 0 ? String(n) : `≥ ${n}`;
+  };
   if (modes.includes('ours') && modes.includes('baseline')) {
     const ratioRows: (string | number)[][] = [];
     for (const ours of trials.filter((t) => t.mode === 'ours')) {
@@ -532,21 +589,21 @@ function report(trials: readonly Trial[], machine: string, speechShare: number):
       ratioRows.push([
         ours.streams,
         f(total(ours.cpuCores) / total(base.cpuCores), 2),
-        f(total(ours.peakRssMb) / total(base.peakRssMb), 2),
+        f(ours.peakTotalRssMb / base.peakTotalRssMb, 2),
         f(ours.latency['tag opens'].p95 / base.latency['tag opens'].p95, 2),
         f(ours.latency.frames.p95 / base.latency.frames.p95, 2),
         f(ours.latency.speech.p95 / base.latency.speech.p95, 2),
       ]);
     }
     out.push(
-      `Largest N that keeps up: ours ${best('ours')}, baseline ${best('baseline')} (ours/baseline ${best('baseline') > 0 ? f(best('ours') / best('baseline'), 2) : 'n/a: the baseline kept up with none'})`,
+      `Largest N that keeps up: ours ${best('ours')}, baseline ${best('baseline')} (ours/baseline ${bestN('baseline') > 0 ? f(bestN('ours') / bestN('baseline'), 2) : 'n/a: the baseline kept up with none'})`,
     );
     out.push(
       table(
         [
           'streams',
           'CPU ours/baseline',
-          'peak RSS ours/baseline',
+          'total peak RSS ours/baseline',
           'tag opens p95 ours/baseline',
           'frames p95 ours/baseline',
           'speech p95 ours/baseline',
@@ -585,6 +642,12 @@ async function main() {
       try {
         const attempt = async (n: number) => {
           const needed = mode === 'ours' ? 1 : n;
+          // Bisecting down: a baseline deployment no stream uses would still cost memory and polling.
+          while (deployments.length > needed) {
+            const extra = deployments.pop() as Deployment;
+            await extra.collectors.stop().catch(() => undefined);
+            await extra.pipeline.stop();
+          }
           while (deployments.length < needed) {
             console.log(`${mode}: starting deployment ${deployments.length} (models load)`);
             deployments.push(await startDeployment(mode, deployments.length, infra, ns, logger));
@@ -593,7 +656,7 @@ async function main() {
           const trial = await runTrial(mode, n, deployments, rtmp, ensurePublishers);
           trials.push(trial);
           console.log(
-            `  ${trial.keepsUp ? 'keeps up' : `does not keep up: ${trial.why}`}; tag opens p95 ${f(trial.latency['tag opens'].p95, 2)} s, frames p95 ${f(trial.latency.frames.p95, 2)} s, speech p95 ${f(trial.latency.speech.p95, 2)} s, ${f(total(trial.cpuCores), 2)} cores, ${f(total(trial.peakRssMb), 0)} MB`,
+            `  ${trial.keepsUp ? 'keeps up' : `does not keep up: ${trial.why}`}; tag opens p95 ${f(trial.latency['tag opens'].p95, 2)} s, frames p95 ${f(trial.latency.frames.p95, 2)} s, speech p95 ${f(trial.latency.speech.p95, 2)} s, ${f(total(trial.cpuCores), 2)} cores, ${f(trial.peakTotalRssMb, 0)} MB`,
           );
           return trial.keepsUp;
         };

@@ -188,7 +188,11 @@ export async function startPipeline(options: PipelineOptions): Promise<Pipeline>
     ) as Record<ServiceName, string>,
     logFiles,
     pids: () =>
-      Object.fromEntries([...children].filter(([, c]) => c.exitCode === null).map(([n, c]) => [n, c.pid])),
+      Object.fromEntries(
+        [...children]
+          .filter(([, c]) => c.exitCode === null && c.signalCode === null)
+          .map(([n, c]) => [n, c.pid]),
+      ),
     exited,
     stop,
   };
@@ -242,6 +246,10 @@ export async function startReplica(
     ingestGrpcPort: name === 'ingest' ? (grpcPort as number) : base.ingestGrpcPort,
     fusionGrpcPort: name === 'fusion' ? (grpcPort as number) : base.fusionGrpcPort,
   };
+  // Another process on a port would answer our readiness check while the replica dies on EADDRINUSE.
+  for (const port of [replica.metricsPort, ...(grpcPort === undefined ? [] : [grpcPort])]) {
+    if (await portAnswers(port)) throw new ServiceStartError(`port ${port} is already in use`);
+  }
   const ns = options.namespace ?? 'livelens';
   const env = {
     ...serviceEnv(name, { ...options, layout }),
