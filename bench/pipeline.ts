@@ -36,7 +36,6 @@ import { join } from 'node:path';
 import {
   ensureModels,
   type Pipeline,
-  type PipelineLayout,
   parseMetrics,
   type Sample,
   type ServiceName,
@@ -55,12 +54,13 @@ import { collectTopic, testLogger } from '@livelens/runtime/testing';
 import { repoRoot, resolveInfrastructure, uniqueName } from '@livelens/test-support';
 import {
   type FfmpegSource,
-  freeTcpPort,
   generateClip,
   publishRtmp,
   type RtmpServer,
   startRtmpServer,
 } from '@livelens/test-support/media';
+// The whole-pipeline tests' layout on free ports.
+import { freeLayout } from '../packages/cli/test/layout.js';
 import { childrenOf, cpuSeconds, rssMb } from './proc.js';
 
 const args = process.argv.slice(2);
@@ -75,6 +75,18 @@ const modes = arg('modes', 'ours,baseline').split(',') as Mode[];
 const p95BoundS = Number(arg('p95', '5'));
 const providers = arg('providers', 'cpu');
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+function usage(problem: string): never {
+  console.error(`bench/pipeline.ts: ${problem}`);
+  process.exit(2);
+}
+if (!counts.every((n, i) => Number.isInteger(n) && n > 0 && (i === 0 || n > (counts[i - 1] as number)))) {
+  usage(`--streams takes increasing positive integers, e.g. 1,2,4 (got ${arg('streams', '')})`);
+}
+if (!(seconds >= 5) || !(warmupS >= 0) || !(p95BoundS > 0)) usage('--seconds >= 5, --warmup >= 0, --p95 > 0');
+if (modes.length === 0 || !modes.every((m) => m === 'ours' || m === 'baseline')) {
+  usage(`--modes takes ours and/or baseline (got ${modes.join(',')})`);
+}
 
 type Mode = 'ours' | 'baseline';
 const SERVICES: readonly ServiceName[] = ['ingest', 'frame-analyzer', 'asr', 'fusion'];
@@ -122,20 +134,6 @@ async function startCollectors(brokers: string[], prefix: string, logger: Logger
     transcripts,
     tags,
     stop: () => Promise.all([analyses.stop(), transcripts.stop(), tags.stop()]),
-  };
-}
-
-async function freeLayout(): Promise<PipelineLayout> {
-  const [a, b, c, d, e, f] = await Promise.all(Array.from({ length: 6 }, () => freeTcpPort()));
-  return {
-    metricsPorts: {
-      ingest: a as number,
-      'frame-analyzer': b as number,
-      asr: c as number,
-      fusion: d as number,
-    },
-    ingestGrpcPort: e as number,
-    fusionGrpcPort: f as number,
   };
 }
 
