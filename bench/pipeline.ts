@@ -39,6 +39,7 @@ import {
   parseMetrics,
   type Sample,
   type ServiceName,
+  scrape,
   startPipeline,
   sum,
 } from '@livelens/cli';
@@ -476,16 +477,11 @@ async function drain(deployments: readonly Deployment[]): Promise<boolean> {
   const deadline = Date.now() + 60_000;
   let zeros = 0;
   while (Date.now() < deadline) {
-    try {
-      const samples = await scrapeAll(deployments);
-      const lag = samples
-        .filter((s) => s.name.endsWith('_consumer_lag_messages'))
-        .reduce((t, s) => t + Math.max(0, s.value), 0);
-      zeros = lag === 0 ? zeros + 1 : 0;
-      if (zeros >= 2) return true;
-    } catch {
-      zeros = 0;
-    }
+    // The status line's scrape: its consumer lag is the same sum over every partition of every consumer.
+    const totals = await Promise.all(deployments.map((d) => scrape(d.pipeline.metricsUrls)));
+    const quiet = totals.every((t) => t.down.length === 0 && t.consumerLag === 0);
+    zeros = quiet ? zeros + 1 : 0;
+    if (zeros >= 2) return true;
     await sleep(2_000);
   }
   return false;
